@@ -1,0 +1,235 @@
+"""A streaming `multipart/form-data` reader: form fields as text, files spooled to disk."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import IO, BinaryIO
+
+from .http import Headers, HTTPError
+
+__all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE"]
+
+#: Uploaded files larger than this many bytes are moved from memory to a temporary file.
+SPOOL_SIZE = 1 << 20
+
+_BLOCK = 1 << 16
+
+
+class UploadedFile:
+    """One uploaded file: its field name, client-side filename, type, size and contents."""
+
+    def __init__(self, name: str, filename: str, content_type: str, file: IO[bytes],
+                 size: int, headers: Headers | None = None) -> None:
+        self.name = name
+        #: The file's base name as the browser sent it (any client path removed).
+        self.filename = filename
+        self.content_type = content_type
+        #: A readable binary file positioned at the start of the contents.
+        self.file = file
+        self.size = size
+        self.headers = headers if headers is not None else Headers()
+
+    def read(self, size: int = -1) -> bytes:
+        """Read from the contents (all of them by default)."""
+        return self.file.read(size)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Copy the contents to `path` without loading them into memory."""
+        self.file.seek(0)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(self.file, out, _BLOCK)
+        self.file.seek(0)
+
+    def close(self) -> None:
+        """Release the temporary storage."""
+        self.file.close()
+
+    def __repr__(self) -> str:
+        return f"<UploadedFile {self.name}={self.filename!r} {self.content_type} {self.size} bytes>"
+
+
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')
+
+
+def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split `type/sub; a=1; b="x y"` into the main value and lower-cased parameters."""
+    semi = value.find(";")
+    if semi < 0:
+        return value.strip().lower(), {}
+    main = value[:semi].strip().lower()
+    params: dict[str, str] = {}
+    for m in _PARAM.finditer(value, semi):
+        key = m.group(1).lower()
+        raw = (m.group(2) or "").strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[key] = raw
+    return main, params
+
+
+def _ext_value(value: str) -> str | None:
+    """Decode an RFC 8187 `charset'lang'percent-encoded` parameter value."""
+    from urllib.parse import unquote
+    parts = value.split("'", 2)
+    if len(parts) != 3:
+        return None
+    charset = parts[0].lower() or "utf-8"
+    try:
+        return unquote(parts[2], encoding=charset, errors="strict")
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
+def _unescape_form_name(text: str) -> str:
+    # The HTML form encoding writes these three characters as %22, %0D and %0A inside quotes.
+    if "%" not in text:
+        return text
+    return text.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
+def _client_basename(filename: str) -> str:
+    # Old browsers send the whole client path; only the last part is the file's name.
+    return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def parse_multipart(fp: BinaryIO, boundary: str, *, max_field_size: int = 1 << 20,
+                    max_parts: int = 1000, spool_size: int = SPOOL_SIZE,
+                    ) -> tuple[list[tuple[str, str]], list[tuple[str, UploadedFile]]]:
+    """Read a multipart/form-data body from `fp`: (text fields, uploaded files)."""
+    if not boundary or len(boundary) > 200:
+        raise HTTPError(400, "The multipart boundary is missing or malformed.")
+    reader = _Reader(fp)
+    opening = b"--" + boundary.encode("latin-1")
+    delimiter = b"\r\n" + opening
+    # Skip the preamble: the body starts at the first delimiter line.
+    if not reader.skip_to(opening):
+        raise HTTPError(400, "The multipart body has no opening boundary.")
+    fields: list[tuple[str, str]] = []
+    files: list[tuple[str, UploadedFile]] = []
+    while True:
+        after = reader.read_exact(2)
+        if after == b"--":
+            return fields, files
+        if after != b"\r\n":
+            raise HTTPError(400, "A multipart boundary line is malformed.")
+        if len(fields) + len(files) >= max_parts:
+            raise HTTPError(413, f"The form has more than {max_parts} parts.")
+        headers = reader.read_part_headers()
+        disposition, params = parse_header_params(headers.get("content-disposition") or "")
+        if disposition != "form-data" or "name" not in params:
+            raise HTTPError(400, "A multipart part has no form-data Content-Disposition name.")
+        name = _unescape_form_name(params["name"])
+        filename = params.get("filename")
+        if filename is not None:
+            filename = _unescape_form_name(filename)
+        if "filename*" in params:
+            filename = _ext_value(params["filename*"]) or filename
+        if filename is None:
+            data = reader.read_until(delimiter, limit=max_field_size, field=name)
+            try:
+                fields.append((name, data.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise HTTPError(400, f"Form field {name!r} is not valid UTF-8.") from None
+        else:
+            sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_size)
+            size = reader.copy_until(delimiter, sink)
+            sink.seek(0)
+            if not filename and not size:
+                sink.close()      # a file input left empty
+                continue
+            ctype = headers.get("content-type") or "application/octet-stream"
+            files.append((name, UploadedFile(name, _client_basename(filename), ctype, sink, size, headers)))
+
+
+class _Reader:
+    """Buffered reading of a body file with the searches multipart needs."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+        self.buf = bytearray()
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        block = self.fp.read(_BLOCK)
+        if not block:
+            self.eof = True
+            return False
+        self.buf += block
+        return True
+
+    def skip_to(self, marker: bytes) -> bool:
+        while True:
+            i = self.buf.find(marker)
+            if i >= 0:
+                del self.buf[:i + len(marker)]
+                return True
+            keep = len(marker)
+            if len(self.buf) > keep:
+                del self.buf[:-keep]
+            if not self._fill():
+                return False
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill():
+                raise HTTPError(400, "The multipart body ends too early.")
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_part_headers(self) -> Headers:
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if self.buf.startswith(b"\r\n"):
+                del self.buf[:2]
+                return Headers()
+            if len(self.buf) > 16384:
+                raise HTTPError(400, "A multipart part's headers are too large.")
+            if not self._fill():
+                raise HTTPError(400, "The multipart body ends inside a part's headers.")
+        raw = bytes(self.buf[:end])
+        del self.buf[:end + 4]
+        headers = Headers()
+        for line in raw.split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            if not colon:
+                raise HTTPError(400, "A multipart part header is malformed.")
+            # Browsers send non-ASCII field names and filenames as raw UTF-8.
+            headers.add(name.decode("latin-1").strip(), value.strip().decode("utf-8", "replace"))
+        return headers
+
+    def read_until(self, delimiter: bytes, *, limit: int, field: str) -> bytes:
+        while True:
+            i = self.buf.find(delimiter)
+            if i >= 0:
+                data = bytes(self.buf[:i])
+                del self.buf[:i + len(delimiter)]
+                return data
+            if len(self.buf) > limit + len(delimiter):
+                raise HTTPError(413, f"Form field {field!r} is larger than {limit} bytes.")
+            if not self._fill():
+                raise HTTPError(400, "The multipart body ends inside a part.")
+
+    def copy_until(self, delimiter: bytes, sink: IO[bytes]) -> int:
+        size = 0
+        keep = len(delimiter) - 1
+        while True:
+            i = self.buf.find(delimiter)
+            if i >= 0:
+                sink.write(self.buf[:i])
+                del self.buf[:i + len(delimiter)]
+                return size + i
+            if len(self.buf) > keep:
+                n = len(self.buf) - keep
+                sink.write(self.buf[:n])
+                del self.buf[:n]
+                size += n
+            if not self._fill():
+                raise HTTPError(400, "The multipart body ends inside a file.")

@@ -1,0 +1,293 @@
+"""`Request`: one parsed HTTP request, with its query, form, files and cookies decoded on demand."""
+
+from __future__ import annotations
+
+import io
+import json as _json
+from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
+
+from .http import Headers, HTTPError, RequestHead
+from .multipart import UploadedFile, parse_header_params, parse_multipart
+
+__all__ = ["Request", "FormBag", "MissingField"]
+
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+class MissingField(HTTPError, KeyError):
+    """A form or query field the handler asked for is absent: a 400 naming the field."""
+
+    def __init__(self, name: str, where: str) -> None:
+        HTTPError.__init__(self, 400, f"The {where} field {name!r} is missing.")
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FormBag(Mapping[str, V]):
+    """Query or form fields: `bag[name]` is the first value, `bag.get_list(name)` all of them."""
+
+    __slots__ = ("_pairs", "_first", "_where")
+
+    def __init__(self, pairs: list[tuple[str, V]] | None = None, where: str = "form") -> None:
+        self._pairs: list[tuple[str, V]] = pairs if pairs is not None else []
+        self._first: dict[str, V] = {}
+        for name, value in self._pairs:
+            self._first.setdefault(name, value)
+        self._where = where
+
+    def __getitem__(self, name: str) -> V:
+        try:
+            return self._first[name]
+        except KeyError:
+            raise MissingField(name, self._where) from None
+
+    def get_list(self, name: str) -> list[V]:
+        """Every value sent for `name`, in order (empty if none)."""
+        return [v for n, v in self._pairs if n == name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._first
+
+    def pairs(self) -> list[tuple[str, V]]:
+        """All (name, value) pairs in the order they were sent."""
+        return list(self._pairs)
+
+    def __repr__(self) -> str:
+        return f"FormBag({self._pairs!r})"
+
+
+class _lazy(Generic[T]):
+    """Compute an attribute on first use and keep it in the instance (no lock, unlike cached_property)."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = self.func(obj)
+        obj.__dict__[self.name] = value
+        return value
+
+
+def _unquote(text: str) -> str:
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote
+    try:
+        return unquote(text, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "The request path is not valid UTF-8 once percent-decoded.") from None
+
+
+def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
+    if not text:
+        return []
+    from urllib.parse import parse_qsl
+    try:
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
+                         max_num_fields=10000)
+    except UnicodeDecodeError:
+        raise HTTPError(400, f"The {where} is not valid UTF-8 once percent-decoded.") from None
+    except ValueError:
+        raise HTTPError(413, f"The {where} has too many fields.") from None
+
+
+class Request:
+    """An HTTP request as a handler sees it; everything beyond the head is decoded lazily."""
+
+    #: Largest urlencoded form body that will be decoded (multipart bodies stream instead).
+    max_form_size = 16 << 20
+
+    def __init__(self, method: str, target: str, *, version: str = "HTTP/1.1",
+                 headers: Headers | Mapping[str, str] | None = None,
+                 body: bytes | IO[bytes] = b"",
+                 client: tuple[str, int] = ("127.0.0.1", 0), scheme: str = "http",
+                 server: tuple[str, int] = ("127.0.0.1", 80)) -> None:
+        self.method = method
+        #: The request target exactly as sent (path and query, still percent-encoded).
+        self.target = target
+        self.version = version
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self._body = body
+        #: (address, port) of the connecting client.
+        self.client = client
+        self.scheme = scheme
+        #: (address, port) the server is listening on.
+        self.server = server
+        #: The part of the path consumed by routing so far ('' at the top level).
+        self.mount = ""
+        self._files: list[UploadedFile] = []
+
+    @classmethod
+    def from_head(cls, head: RequestHead, body: bytes | IO[bytes], client: tuple[str, int],
+                  server: tuple[str, int], scheme: str = "http") -> "Request":
+        """A request built from a parsed head (the server's fast path)."""
+        self = cls.__new__(cls)
+        self.method = head.method
+        self.target = head.target
+        self.version = head.version
+        self.headers = head.headers
+        self._body = body
+        self.client = client
+        self.scheme = scheme
+        self.server = server
+        self.mount = ""
+        self._files = []
+        return self
+
+    # -- the target ------------------------------------------------------------
+
+    @_lazy
+    def raw_path(self) -> str:
+        """The path part of the target, still percent-encoded."""
+        return self.target.split("?", 1)[0]
+
+    @_lazy
+    def query_string(self) -> str:
+        """The query part of the target (after '?'), still percent-encoded."""
+        q = self.target.find("?")
+        return self.target[q + 1:] if q >= 0 else ""
+
+    @_lazy
+    def path(self) -> str:
+        """The percent-decoded path (UTF-8)."""
+        return _unquote(self.raw_path)
+
+    @_lazy
+    def segments(self) -> list[str]:
+        """The decoded path segments: '/a/b/' gives ['a', 'b', '']; '%2F' stays inside a segment."""
+        return [_unquote(s) for s in self.raw_path.split("/")[1:]]
+
+    @_lazy
+    def GET(self) -> FormBag[str]:
+        """Fields of the query string."""
+        return FormBag(_parse_query(self.query_string, "query string"), "query")
+
+    # -- headers -------------------------------------------------------------
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-cased, without parameters ('' if none)."""
+        return parse_header_params(self.headers.get("content-type") or "")[0]
+
+    @_lazy
+    def cookies(self) -> dict[str, str]:
+        """Cookies the browser sent (the first of any repeated name)."""
+        jar: dict[str, str] = {}
+        for header in self.headers.get_all("cookie"):
+            for item in header.split(";"):
+                name, eq, value = item.partition("=")
+                name = name.strip()
+                if not eq or not name:
+                    continue
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                jar.setdefault(name, value)
+        return jar
+
+    @property
+    def host(self) -> str:
+        """The Host header, or the server's address when the client sent none."""
+        host = self.headers.get("host")
+        if host:
+            return host
+        address, port = self.server[:2]
+        if ":" in address:
+            address = f"[{address}]"
+        return f"{address}:{port}"
+
+    @property
+    def origin(self) -> str:
+        """scheme://host of this request, as the browser sees this server."""
+        return f"{self.scheme}://{self.host}"
+
+    # -- the body ------------------------------------------------------------
+
+    @property
+    def body(self) -> bytes:
+        """The whole body as bytes (a large upload is read from its temporary file)."""
+        body = self._body
+        if isinstance(body, bytes):
+            return body
+        body.seek(0)
+        data = body.read()
+        body.seek(0)
+        return data
+
+    @property
+    def body_file(self) -> IO[bytes]:
+        """The body as a readable binary file, positioned at the start."""
+        body = self._body
+        if isinstance(body, bytes):
+            return io.BytesIO(body)
+        body.seek(0)
+        return body
+
+    def json(self) -> Any:
+        """The body decoded as JSON; a 400 error if it is not JSON or not sent as JSON."""
+        ctype = self.content_type
+        if ctype != "application/json" and not ctype.endswith("+json"):
+            raise HTTPError(400, f"Expected a JSON body (Content-Type: application/json), got {ctype or 'none'!r}.")
+        try:
+            return _json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HTTPError(400, f"The JSON body is malformed: {exc}") from None
+
+    def _parse_body_fields(self) -> tuple[FormBag[str], FormBag[UploadedFile]]:
+        ctype_header = self.headers.get("content-type") or ""
+        ctype, params = parse_header_params(ctype_header)
+        if ctype == "application/x-www-form-urlencoded":
+            body = self._body
+            size = len(body) if isinstance(body, bytes) else body.seek(0, 2)
+            if size > self.max_form_size:
+                raise HTTPError(413, f"The form is larger than {self.max_form_size} bytes.")
+            try:
+                text = self.body.decode("ascii")
+            except UnicodeDecodeError:
+                raise HTTPError(400, "A urlencoded form body must be ASCII.") from None
+            return FormBag(_parse_query(text, "form"), "form"), FormBag([], "file")
+        if ctype == "multipart/form-data":
+            fields, files = parse_multipart(self.body_file, params.get("boundary", ""))
+            self._files.extend(f for _, f in files)
+            return FormBag(fields, "form"), FormBag(files, "file")
+        return FormBag([], "form"), FormBag([], "file")
+
+    @_lazy
+    def POST(self) -> FormBag[str]:
+        """Text fields of a urlencoded or multipart form body."""
+        fields, files = self._parse_body_fields()
+        self.__dict__["files"] = files
+        return fields
+
+    @_lazy
+    def files(self) -> FormBag[UploadedFile]:
+        """Uploaded files of a multipart form body, by field name."""
+        fields, files = self._parse_body_fields()
+        self.__dict__["POST"] = fields
+        return files
+
+    def close(self) -> None:
+        """Delete temporary files holding the body and uploads (the server calls this)."""
+        for f in self._files:
+            f.close()
+        if not isinstance(self._body, bytes):
+            self._body.close()
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target}>"

@@ -1,0 +1,344 @@
+"""`Response` and its constructors; turning whatever a handler returns into a response."""
+
+from __future__ import annotations
+
+import html
+import json as _json
+import logging
+import mimetypes
+import os
+import traceback
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
+
+from .http import STATUS_PHRASES, Headers, HTTPError
+from .iolist import IOList
+
+__all__ = [
+    "Response", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
+    "run_handler", "error_page", "set_error_page", "http_date",
+]
+
+logger = logging.getLogger("kali")
+
+HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
+#: A handler is any callable taking a Request and returning a Response or content.
+Handler = Callable[[Any], Any]
+
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+
+
+class FileBody:
+    """A response body read from a file by the server (with `sendfile` where it can)."""
+
+    __slots__ = ("path", "file", "offset", "length")
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, file: IO[bytes] | None = None,
+                 offset: int = 0, length: int | None = None) -> None:
+        if (path is None) == (file is None):
+            raise ValueError("FileBody needs exactly one of path= and file=")
+        self.path = path
+        self.file = file
+        self.offset = offset
+        if length is None:
+            size = os.stat(path).st_size if path is not None else os.fstat(file.fileno()).st_size  # type: ignore[union-attr]
+            length = max(0, size - offset)
+        #: How many bytes from `offset` are sent.
+        self.length = length
+
+    def open(self) -> IO[bytes]:
+        """The file, opened for reading (the server closes it when done)."""
+        if self.file is not None:
+            return self.file
+        return open(self.path, "rb")  # type: ignore[arg-type]
+
+
+class Pause:
+    """Yielded by a streamed body: 'nothing to send yet, ask again in `seconds`'."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"a pause must be zero or more seconds, not {seconds!r}")
+        self.seconds = float(seconds)
+
+    def __repr__(self) -> str:
+        return f"Pause({self.seconds})"
+
+
+class Stream:
+    """A response body produced piece by piece; the server pulls the next piece when the socket can take it."""
+
+    __slots__ = ("iterator",)
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self.iterator: Iterator[Any] = iter(iterable)
+
+    def close(self) -> None:
+        """Tell a generator it will not be pulled again (runs its `finally` blocks)."""
+        close = getattr(self.iterator, "close", None)
+        if close is not None:
+            close()
+
+
+class Response:
+    """Status, headers and a body: an iolist, a `FileBody` or a `Stream`."""
+
+    __slots__ = ("code", "headers", "content", "shut_down")
+
+    def __init__(self, content: IOList | FileBody | Stream = b"", *, code: int = 200,
+                 headers: HeadersLike = None, shut_down: bool = False,
+                 content_type: str | None = None) -> None:
+        if type(code) is not int or not 100 <= code <= 599:
+            raise ValueError(f"{code!r} is not an HTTP status code (100-599)")
+        self.code = code
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)  # type: ignore[arg-type]
+        if content_type is not None:
+            self.headers["Content-Type"] = content_type
+        elif code != 204 and code != 304 and code >= 200 and "content-type" not in self.headers:
+            self.headers.add("Content-Type", HTML)
+        self.content = content
+        #: After this response is sent, the server stops.
+        self.shut_down = shut_down
+
+    @property
+    def status(self) -> int:
+        """The status code (the same as `code`)."""
+        return self.code
+
+    @classmethod
+    def redirect(cls, location: str, code: int = 303, *, headers: HeadersLike = None) -> "Response":
+        """Send the browser elsewhere (303 by default: after a POST, GET the new page)."""
+        if not 300 <= code <= 399:
+            raise ValueError(f"a redirect needs a 3xx status, not {code}")
+        response = cls(["<!DOCTYPE html>\n<title>Redirect</title>\n<p>Go to <a href=\"",
+                        html.escape(location), "\">", html.escape(location), "</a>.</p>\n"],
+                       code=code, headers=headers)
+        response.headers["Location"] = location
+        return response
+
+    @classmethod
+    def plain_text(cls, text: IOList, code: int = 200, *, headers: HeadersLike = None) -> "Response":
+        """A text/plain response in UTF-8."""
+        return cls(text, code=code, headers=headers, content_type=TEXT)
+
+    @classmethod
+    def json(cls, value: Any, code: int = 200, *, headers: HeadersLike = None) -> "Response":
+        """`value` encoded as JSON (UTF-8, application/json)."""
+        body = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        return cls(body, code=code, headers=headers, content_type="application/json")
+
+    @classmethod
+    def file(cls, path: str | os.PathLike[str], *, content_type: str | None = None,
+             download_name: str | None = None, headers: HeadersLike = None) -> "Response":
+        """A file from disk, sent by the kernel; 404 if it does not exist."""
+        try:
+            body = FileBody(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise HTTPError(404, "The file does not exist.") from None
+        if content_type is None:
+            content_type = guess_type(os.fspath(path))
+        response = cls(body, headers=headers, content_type=content_type)
+        if download_name is not None:
+            response.headers["Content-Disposition"] = content_disposition(download_name)
+        return response
+
+    @classmethod
+    def stream(cls, iterable: Iterable[Any], *, content_type: str = TEXT, code: int = 200,
+               headers: HeadersLike = None) -> "Response":
+        """A body sent as the iterable yields it (yield `Pause(s)` to wait without blocking)."""
+        return cls(Stream(iterable), code=code, headers=headers, content_type=content_type)
+
+    @classmethod
+    def events(cls, iterable: Iterable[Any], *, headers: HeadersLike = None) -> "Response":
+        """Server-sent events: yield str (data), dicts (event/data/id/retry) or `Pause`s."""
+        response = cls(Stream(_sse_encode(iterable)), headers=headers, content_type="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @classmethod
+    def generic(cls, code: int, message: str | None = None, *, headers: HeadersLike = None,
+                detail: str | None = None) -> "Response":
+        """A small HTML page for a status code, e.g. 404 with an explanation."""
+        return cls(_error_page(code, message, detail), code=code, headers=headers)
+
+    def set_cookie(self, name: str, value: str, *, max_age: int | None = None, path: str = "/",
+                   http_only: bool = True, same_site: str | None = "Lax", secure: bool = False) -> None:
+        """Add a Set-Cookie header (HttpOnly and SameSite=Lax unless told otherwise)."""
+        for ch in name:
+            if ch in '()<>@,;:\\"/[]?={} \t' or not 32 < ord(ch) < 127:
+                raise ValueError(f"cookie name {name!r} contains {ch!r}")
+        for ch in value:
+            if ch in '",;\\ ' or not 32 < ord(ch) < 127:
+                raise ValueError(f"cookie {name!r}: value contains {ch!r}; encode it first")
+        parts = [f"{name}={value}", f"Path={path}"]
+        if max_age is not None:
+            parts.append(f"Max-Age={int(max_age)}")
+        if http_only:
+            parts.append("HttpOnly")
+        if same_site:
+            parts.append(f"SameSite={same_site}")
+        if secure:
+            parts.append("Secure")
+        self.headers.add("Set-Cookie", "; ".join(parts))
+
+    def delete_cookie(self, name: str, *, path: str = "/") -> None:
+        """Tell the browser to forget a cookie."""
+        self.set_cookie(name, "", max_age=0, path=path)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.code} {type(self.content).__name__}>"
+
+
+def _json_default(value: Any) -> Any:
+    # Dates and decimals are common in SQLite-backed apps; ISO text and numbers are what JS expects.
+    import datetime
+    import decimal
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "keys"):
+        return {k: value[k] for k in value.keys()}     # sqlite3.Row
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _sse_encode(items: Iterable[Any]) -> Iterator[Any]:
+    for item in items:
+        if isinstance(item, Pause):
+            yield item
+            continue
+        if isinstance(item, dict):
+            lines = []
+            for key in ("event", "id", "retry"):
+                if item.get(key) is not None:
+                    lines.append(f"{key}: {item[key]}\n")
+            data = item.get("data", "")
+            if not isinstance(data, str):
+                data = _json.dumps(data, default=_json_default)
+        else:
+            lines = []
+            data = str(item)
+        lines.extend(f"data: {line}\n" for line in data.splitlines() or [""])
+        lines.append("\n")
+        yield "".join(lines)
+
+
+def guess_type(path: str) -> str:
+    """A Content-Type for a file name (UTF-8 for text types)."""
+    ctype, encoding = mimetypes.guess_type(path)
+    if ctype is None or encoding is not None:
+        return "application/octet-stream"
+    if ctype.startswith("text/") or ctype in ("application/javascript", "application/json",
+                                              "image/svg+xml", "application/xml"):
+        ctype += "; charset=utf-8"
+    return ctype
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition value that survives any filename (RFC 6266 / 8187)."""
+    from urllib.parse import quote
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    value = f'{disposition}; filename="{fallback}"'
+    if fallback != filename:
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return value
+
+
+# -- error pages -----------------------------------------------------------------
+
+ErrorPage = Callable[[int, str, Union[str, None]], IOList]
+
+
+def error_page(code: int, message: str, detail: str | None = None) -> IOList:
+    """The default error page: the status, a plain explanation and an optional preformatted detail."""
+    title = f"{code} {STATUS_PHRASES.get(code, 'Error')}"
+    parts: list[Any] = [
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width\"><title>", title, "</title>",
+        "<style>body{font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}"
+        "h1{font-size:1.4em}pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:13px}</style>",
+        "</head><body><h1>", title, "</h1>\n",
+    ]
+    if message:
+        parts += ["<p>", html.escape(message), "</p>\n"]
+    if detail:
+        parts += ["<pre>", html.escape(detail), "</pre>\n"]
+    parts.append("</body></html>\n")
+    return parts
+
+
+_error_page_renderer: ErrorPage = error_page
+
+
+def set_error_page(renderer: ErrorPage | None) -> None:
+    """Brand every error page: `renderer(code, message, detail)` returns an iolist (None restores the default)."""
+    global _error_page_renderer
+    _error_page_renderer = renderer or error_page
+
+
+def _error_page(code: int, message: str | None, detail: str | None) -> IOList:
+    if message is None:
+        message = ""
+    try:
+        return _error_page_renderer(code, message, detail)
+    except Exception:
+        # A broken custom error page must not hide the original error.
+        logger.exception("the custom error page failed; using the default")
+        return error_page(code, message, detail)
+
+
+# -- handler results -----------------------------------------------------------------
+
+def to_response(result: Any) -> Response:
+    """Turn what a handler returned into a Response (see the handler rules in the README)."""
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(code=204)
+    if isinstance(result, dict):
+        return Response.json(result)
+    if isinstance(result, tuple) and len(result) in (2, 3) and type(result[1]) is int:
+        content, code = result[0], result[1]
+        headers = result[2] if len(result) == 3 else None
+        if isinstance(content, dict):
+            return Response.json(content, code, headers=headers)
+        if isinstance(content, Response):
+            raise TypeError("a handler returned (Response, code): return the Response alone")
+        return Response(content, code=code, headers=headers)
+    return Response(result)
+
+
+def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Response:
+    """Call `handler`, turning HTTPError into its page and any other exception into a 500."""
+    try:
+        return to_response(handler(request))
+    except HTTPError as exc:
+        return Response.generic(exc.status, exc.message, headers=exc.headers)
+    except Exception:
+        return internal_error(request, debug=debug)
+
+
+def internal_error(request: Any, *, debug: bool = True) -> Response:
+    """The 500 page for the exception being handled; logs the traceback."""
+    logger.exception("error while handling %s %s", request.method, request.target)
+    detail = traceback.format_exc() if debug else None
+    message = f"The handler for {request.method} {request.target} raised an exception."
+    if not debug:
+        message = "The server could not complete this request; the details are in its log."
+    return Response.generic(500, message, detail=detail)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(timestamp: float) -> str:
+    """An IMF-fixdate (RFC 9110) for a Unix time, independent of the locale."""
+    import time
+    t = time.gmtime(timestamp)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")

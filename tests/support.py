@@ -1,0 +1,129 @@
+"""Helpers shared by kali's tests: in-thread servers, example subprocesses, raw sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kali.server import Server  # noqa: E402
+
+
+@contextmanager
+def running_server(handler: Any, **options: Any) -> Iterator[Server]:
+    """A kali Server on a free loopback port, run by a background thread for the test's duration."""
+    options.setdefault("port", 0)
+    server = Server(handler, **options)
+    thread = threading.Thread(target=server.run, name="kali-test-server", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        thread.join(10)
+        if thread.is_alive():
+            raise RuntimeError("the test server did not stop within 10 s")
+
+
+def raw_request(port: int, data: bytes, *, timeout: float = 5.0, host: str = "127.0.0.1",
+                shut_write: bool = False) -> bytes:
+    """Send raw bytes, return everything the server sends until it closes (or the timeout)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        if data:
+            sock.sendall(data)
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def get(port: int, path: str = "/", *, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """A minimal HTTP/1.0 GET: (status, lower-cased headers, body)."""
+    lines = [f"GET {path} HTTP/1.0", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    raw = raw_request(port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), timeout=timeout)
+    return parse_response(raw)
+
+
+def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Split a raw HTTP response into (status, lower-cased headers, body)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise AssertionError(f"no complete response head in {raw[:200]!r}")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+@contextmanager
+def running_example(name: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> Iterator[str]:
+    """Run examples/NAME.py as a real subprocess on a free port; yields its base URL."""
+    full_env = dict(os.environ, KALI_PORT="0", KALI_NO_BROWSER="1", PYTHONUNBUFFERED="1")
+    full_env.update(env or {})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / f"{name}.py")], cwd=str(ROOT),
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = wait_for_url(proc, timeout)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+def wait_for_url(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
+    """Read a kali process's stdout until its `kali: serving URL` line."""
+    assert proc.stdout is not None
+    result: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("kali: serving "):
+                result.append(line.split("kali: serving ", 1)[1].strip())
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        stop_process(proc)
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"the server did not print its URL within {timeout} s; stderr:\n{err}")
+    return result[0]
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a server process politely (SIGTERM), then firmly."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
