@@ -207,6 +207,7 @@ class RequestParser:
         self._remaining = 0          # body bytes (or chunk bytes) still to come
         self._body_seen = 0          # decoded body bytes so far, for the size limit
         self._trailer_bytes = 0
+        self._line_checked = False
         self.head: RequestHead | None = None
 
     @property
@@ -269,20 +270,31 @@ class RequestParser:
 
     def _check_incomplete_head(self) -> None:
         buf = self._buf
-        first_lf = buf.find(b"\n")
+        first_lf = buf.find(b"\n", 0, self.max_request_line + 2)
         if first_lf < 0:
             if len(buf) > self.max_request_line:
                 raise ProtocolError(414, "The request line is too long.")
-        elif first_lf > self.max_request_line + 1:
-            raise ProtocolError(414, "The request line is too long.")
+            if not self._line_checked:
+                self._check_method_prefix()
+        elif not self._line_checked:
+            # Refuse garbage as soon as its first line is in, rather than waiting for a head
+            # that will never end.
+            line = bytes(buf[:first_lf])
+            self._split_request_line(line[:-1] if line[-1:] == b"\r" else line)
+            self._line_checked = True
         if len(buf) > self.max_header_bytes:
             raise ProtocolError(431, "The request header section is too large.")
 
-    def _make_head(self, raw: bytes) -> RequestHead:
-        lines = raw.split(b"\n")
-        line = lines[0]
-        if line[-1:] == b"\r":
-            line = line[:-1]
+    def _check_method_prefix(self) -> None:
+        buf = self._buf
+        if buf[:1] == b"\x16":
+            raise ProtocolError(400, "This is a plain HTTP server: use http://, not https://.")
+        space = buf.find(b" ", 0, 64)
+        method = bytes(buf[:space] if space >= 0 else buf[:64])
+        if (space < 0 and len(buf) >= 64) or (method and not _TOKEN.match(method)):
+            raise ProtocolError(400, "The request method is malformed.")
+
+    def _split_request_line(self, line: bytes) -> list[bytes]:
         if len(line) > self.max_request_line:
             raise ProtocolError(414, "The request line is too long.")
         parts = line.split(b" ")
@@ -298,6 +310,14 @@ class RequestParser:
             raise ProtocolError(400, "The request method is malformed.")
         if not target_b or _BAD_TARGET.search(target_b):
             raise ProtocolError(400, "The request target is malformed.")
+        return parts
+
+    def _make_head(self, raw: bytes) -> RequestHead:
+        lines = raw.split(b"\n")
+        line = lines[0]
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        method_b, target_b, version_b = self._split_request_line(line)
         method = method_b.decode("ascii")
         target = target_b.decode("ascii")
         if target[0] != "/":
