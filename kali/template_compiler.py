@@ -18,7 +18,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Mapping, Optional, Union, cast
 
 
 class TemplateError(Exception):
@@ -322,6 +322,8 @@ def _bad_placeholder(source: Source, start: int) -> TemplateError:
     close = text.find("}", start, line_end)
     if close < 0:
         return loc.error("unclosed '{' (write '{{' for a literal '{')")
+    if text[:start].rstrip().endswith("<!--"):
+        return loc.error(f"bad placeholder {text[start:close + 1]!r}: section markers are written <!--{{...}}--> with no spaces")
     return loc.error(
         f"bad placeholder {text[start:close + 1]!r}: expected {{name}}, {{.name}}, {{name.attr}} "
         "or {name:formatter} (write '{{' for a literal '{')"
@@ -338,14 +340,20 @@ _KNOWN = "extends, include, slot, super, for, each, after, otherwise, if, end"
 class _Open:
     """A section being parsed: which kind, where it opened, and the parts collected so far."""
 
-    kind: str  # 'root', 'fill', 'slot', 'for', 'if'
-    directive: Optional[Directive]
-    parts: dict[str, list] = field(default_factory=lambda: {"start": []})
+    kind: str  # 'root', 'extending', 'fill', 'slot', 'for', 'if'
+    directive: Optional[Directive]  # None only for 'root'
+    parts: dict[str, list[Node]] = field(default_factory=lambda: {"start": []})
     current: str = "start"
 
     @property
-    def target(self) -> list:
+    def target(self) -> list[Node]:
         return self.parts[self.current]
+
+    @property
+    def opener(self) -> Directive:
+        """The directive that opened this section."""
+        assert self.directive is not None, "the root frame is never closed"
+        return self.directive
 
 
 @dataclass
@@ -383,7 +391,8 @@ def parse(source: Source, formatters: FormatterLookup, load: Optional[Loader], i
                     raise token.loc.error(f"slot '{name}' is filled twice")
                 stack.append(_Open("fill", token))
                 continue
-            raise token.loc.error(
+            # Lexed text always has a location; fall back to the 'extends' line just in case.
+            raise (token.loc or top.opener.loc).error(
                 "a template that extends another may only contain slot fills "
                 "(<!--{slot name}-->...<!--{end}-->) after its 'extends' line"
             )
@@ -396,11 +405,10 @@ def parse(source: Source, formatters: FormatterLookup, load: Optional[Loader], i
             if top.kind in ("root", "extending"):
                 raise token.loc.error("'end' without an open section")
             stack.pop()
-            node = _close(top)
             if top.kind == "fill":
-                parsed.fills[node.name] = (node.body, top.directive.loc)
+                parsed.fills[_slot_name(top.opener)] = (tuple(top.parts["start"]), top.opener.loc)
             else:
-                stack[-1].target.append(node)
+                stack[-1].target.append(_close(top))
         elif kind in ("for", "if", "slot"):
             if kind == "for":
                 _for_parts(token)
@@ -438,7 +446,7 @@ def parse(source: Source, formatters: FormatterLookup, load: Optional[Loader], i
 
     if len(stack) > 1:
         frame = stack[-1]
-        raise frame.directive.loc.error(f"unclosed '{frame.kind if frame.kind != 'fill' else 'slot'}': add <!--{{end}}-->")
+        raise frame.opener.loc.error(f"unclosed '{frame.kind if frame.kind != 'fill' else 'slot'}': add <!--{{end}}-->")
     if parsed.extends is None:
         parsed.tree = tuple(stack[0].parts["start"])
     return parsed
@@ -446,18 +454,18 @@ def parse(source: Source, formatters: FormatterLookup, load: Optional[Loader], i
 
 def _close(frame: _Open) -> Node:
     parts = {key: tuple(nodes) for key, nodes in frame.parts.items()}
-    loc = frame.directive.loc
+    loc = frame.opener.loc
     if frame.kind == "for":
-        var, path = _for_parts(frame.directive)
+        var, path = _for_parts(frame.opener)
         if "each" in parts:
             preamble, body = parts["start"], parts["each"]
         else:
             preamble, body = (), parts["start"]
         return Loop(var, path, loc, preamble, body, parts.get("after", ()), parts.get("otherwise", ()))
     if frame.kind == "if":
-        path, negate = _if_parts(frame.directive)
+        path, negate = _if_parts(frame.opener)
         return If(path, negate, loc, parts["start"], parts.get("otherwise", ()))
-    return Slot(_slot_name(frame.directive), loc, parts["start"])
+    return Slot(_slot_name(frame.opener), loc, parts["start"])
 
 
 def _malformed(token: Directive, usage: str) -> TemplateError:
@@ -511,7 +519,7 @@ def build_tree(source: Source, formatters: FormatterLookup, load: Optional[Loade
     return fill_slots(base, parsed.fills, name)
 
 
-def fill_slots(base: Tree, fills: dict[str, tuple[Tree, Optional[Location]]], base_name: str) -> Tree:
+def fill_slots(base: Tree, fills: Mapping[str, tuple[Tree, Optional[Location]]], base_name: str) -> Tree:
     """The base tree with each named slot's content replaced by a fill (``super`` = the old content)."""
     available = slot_names(base)
     for name, (_, loc) in fills.items():
@@ -523,7 +531,7 @@ def fill_slots(base: Tree, fills: dict[str, tuple[Tree, Optional[Location]]], ba
 
 
 def _fill(tree: Tree, fills: dict[str, Tree]) -> Tree:
-    out = []
+    out: list[Node] = []
     for node in tree:
         if isinstance(node, Slot) and node.name in fills:
             # The slot stays a slot (so a deeper extension can fill it again);
@@ -535,7 +543,7 @@ def _fill(tree: Tree, fills: dict[str, Tree]) -> Tree:
 
 
 def _replace_super(tree: Tree, previous: Tree) -> Tree:
-    out: list = []
+    out: list[Node] = []
     for node in tree:
         if isinstance(node, Super):
             out.extend(previous)
@@ -548,11 +556,19 @@ def _replace_super(tree: Tree, previous: Tree) -> Tree:
 
 
 @dataclass(frozen=True, slots=True)
+class _Param:
+    """A template parameter and where it is first used."""
+
+    name: str
+    loc: Location
+
+
+@dataclass(frozen=True, slots=True)
 class _Origin:
     """What a generated line does, so an exception raised there can be explained."""
 
     role: str  # 'param', 'lookup', 'format', 'loop', 'if'
-    node: object  # Value, Loop or If; for 'param', the (name, Location) pair
+    node: Union[_Param, Value, Loop, If]
 
 
 class CompiledTemplate:
@@ -577,16 +593,16 @@ class CompiledTemplate:
         if origin is None:
             return None
         why = f"{type(exc).__name__}: {exc}"
-        if origin.role == "param":
-            name, loc = origin.node
-            return loc.runtime_error(f"missing parameter '{name}' (pass {name}=None to render nothing)", name)
         node = origin.node
+        if isinstance(node, _Param):
+            return node.loc.runtime_error(f"missing parameter '{node.name}' (pass {node.name}=None to render nothing)", node.name)
         dotted = ".".join(node.path)
-        if origin.role == "lookup":
-            message = f"cannot look up {node.token}: {why}"
-        elif origin.role == "format":
-            message = f"formatter '{node.formatter}' failed on {node.token}: {why}"
-        elif origin.role == "loop":
+        if isinstance(node, Value):
+            if origin.role == "format":
+                message = f"formatter '{node.formatter}' failed on {node.token}: {why}"
+            else:
+                message = f"cannot look up {node.token}: {why}"
+        elif isinstance(node, Loop):
             message = f"cannot loop over '{dotted}': {why}"
         else:
             message = f"cannot test '{dotted}': {why}"
@@ -663,7 +679,7 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
     header[0] = header[0].format(constants)
     origins: dict[int, _Origin] = {}
     for param, loc in writer.params.items():
-        origins[len(header) + 1] = _Origin("param", (param, loc))
+        origins[len(header) + 1] = _Origin("param", _Param(param, loc))
         header.append(f"    {writer.param_locals[param]} = P[{param!r}]")
     offset = len(header) + 1  # line numbers are 1-based
     for index, origin in writer.origins.items():
@@ -671,9 +687,14 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
     lines = header + writer.lines + ["    return out"]
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {"e": escape, "g": lookup, "J": "".join, **writer.constants}
-    code = compile(source, f"<template {name}>", "exec")
+    try:
+        code = compile(source, f"<template {name}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        # Only reachable through limits of Python's compiler (e.g. more than
+        # 20 nested loops); the generated code is otherwise always valid.
+        raise TemplateError(f"template too complex to compile ({type(exc).__name__}: {exc}); nest fewer sections", name) from None
     exec(code, namespace)
-    render = namespace["render"]
+    render = cast(Callable[[dict], list], namespace["render"])
     return CompiledTemplate(render, render.__code__, origins, tuple(writer.params), source)
 
 

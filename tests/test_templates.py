@@ -711,6 +711,18 @@ def test_syntax_errors_have_locations(text, line, col, message):
     assert str(error).startswith(f"e.tpl:{line}:{col}: ")
 
 
+def test_spaced_directive_gets_a_hint():
+    error = load_error("<!-- {if x} -->")
+    assert "section markers are written <!--{...}--> with no spaces" in error.message
+
+
+def test_absurd_nesting_is_a_template_error_not_a_crash():
+    depth = 25
+    text = "".join(f"<!--{{for x{i} in xs}}-->" for i in range(depth)) + "." + "<!--{end}-->" * depth
+    with pytest.raises(TemplateError, match="too complex"):
+        Template(text)
+
+
 def test_template_text_must_be_str():
     with pytest.raises(TypeError):
         Template(b"bytes")
