@@ -639,8 +639,26 @@ def test_include_inserts_another_template_with_the_same_parameters():
     assert flatten(t(rows=[{"name": "<a>"}])) == "<tr><td>&lt;a&gt;</td></tr>"
 
 
+def test_slots_inside_sections_of_the_base_can_be_filled():
+    base = Template(
+        "<!--{if user}--><!--{slot greeting}-->hi<!--{end}--><!--{otherwise}-->anon<!--{end}-->"
+        "<!--{for r in rows}--><!--{slot row}-->{r}<!--{end}-->,<!--{end}-->",
+        name="base",
+    )
+    child = base.extend(greeting="hello {user}", row="<b>{r}</b>")
+    assert flatten(child(user="ann", rows=[1, 2])) == "hello ann<b>1</b>,<b>2</b>,"
+    assert flatten(child(user=None, rows=[])) == "anon"
+
+
+def test_extends_inside_a_slot_fill_is_an_error():
+    base = Template(BASE, name="base")
+    with pytest.raises(TemplateError, match="'extends' cannot be used inside a slot"):
+        base.extend(title="<!--{extends base}-->")
+
+
 def test_include_and_extends_need_somewhere_to_look():
     assert "no folder or templates=" in load_error("<!--{include x}-->").message
+    assert "cannot extend 'x': this template has no folder or templates=" in load_error("<!--{extends x}-->").message
     assert "no template named 'x' in templates=" in load_error("<!--{include x}-->", templates={}).message
     assert "not a Template" in load_error("<!--{extends x}-->", templates={"x": "text"}).message
     with pytest.raises(TypeError):
@@ -746,6 +764,25 @@ def test_missing_parameter_never_renders_silently():
     for text in ("{x}", "{.x}", "{x:num}", "<!--{if x}--><!--{end}-->", "<!--{for a in x}--><!--{end}-->", "{x.y}"):
         with pytest.raises(TemplateRuntimeError, match="missing parameter 'x'"):
             Template(text)()
+
+
+def test_if_whose_truth_test_raises_names_file_and_line():
+    class Ambiguous:
+        def __bool__(self):
+            raise ValueError("truth value is ambiguous")
+
+    error = runtime_error(Template("a\n<!--{if not v}-->x<!--{end}-->", name="if.tpl"), v=Ambiguous())
+    assert str(error).splitlines()[0] == "if.tpl:2:1: cannot test 'v': ValueError: truth value is ambiguous"
+
+
+def test_empty_then_branch_with_otherwise():
+    t = Template("<!--{if x}--><!--{otherwise}-->no<!--{end}-->")
+    assert flatten(t(x=1)) == "" and flatten(t(x=0)) == "no"
+
+
+def test_repr_names_the_template():
+    assert repr(Template("x", name="page.tpl")) == "<Template 'page.tpl'>"
+    assert repr(TemplateLoop("x", name="rows")) == "<TemplateLoop 'rows'>"
 
 
 def test_runtime_error_is_a_template_error():

@@ -248,6 +248,16 @@ def test_custom_suffix(tmp_path):
     assert flatten(TemplateFolder(tmp_path, suffix=".html")("page", x=2)) == "<b>2</b>"
 
 
+def test_unreadable_template_is_a_template_error(tmp_path, folder):
+    (tmp_path / "odd.tpl").mkdir()
+    with pytest.raises(TemplateError, match="cannot read template 'odd'"):
+        folder["odd"]
+
+
+def test_repr(tmp_path, folder):
+    assert repr(folder) == f"<TemplateFolder {str(tmp_path)!r}>"
+
+
 def test_folder_must_exist(tmp_path):
     with pytest.raises(NotADirectoryError):
         TemplateFolder(tmp_path / "missing")
