@@ -1,13 +1,76 @@
-"""Localhost security: refusing requests that another web site made the user's browser send."""
+"""Localhost security: answer only the user's own browser, and only on purpose.
+
+A kali app listens on the user's machine, and any web page they visit can make
+their browser send requests to it.  `secure(handler)` (applied by `serve_http`
+unless `secure=False`) refuses what such a page could do:
+
+- a `Host` that does not name this server (DNS rebinding: a hostile name that
+  resolves to 127.0.0.1 would otherwise let the page read the answers) -> 421;
+- an unsafe method (POST, PUT, PATCH, DELETE) sent by another site -> 403;
+- with a launch token (`serve_http(private=True)`), any request without it -> 403;
+
+and adds protective headers to every response.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+import ipaddress
+import logging
+import re
+from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
+from urllib.parse import unquote
 
-__all__ = ["UNSAFE_METHODS", "cross_site_reason"]
+from .response import Handler, Response, run_handler
+
+__all__ = [
+    "UNSAFE_METHODS", "DEFAULT_SECURITY_HEADERS", "TOKEN_PARAMETER", "cross_site_reason",
+    "secure", "SecurityWrapper", "allow_cross_site_requests", "is_loopback_address",
+]
+
+logger = logging.getLogger("kali")
 
 #: Methods that change things; only these are refused when they come from another site.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Headers every secured response gets unless it sets them itself (an empty value leaves one out).
+DEFAULT_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("X-Content-Type-Options", "nosniff"),     # a text upload must not be run as a script
+    ("Referrer-Policy", "same-origin"),        # links to other sites do not reveal local URLs
+    ("X-Frame-Options", "DENY"),               # no other page can frame the app and trick clicks
+)
+
+#: The query parameter carrying the launch token in the URL the browser is opened with.
+TOKEN_PARAMETER = "kali_token"
+
+#: The host names a loopback server is always reachable by.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MARK = "kali_allow_cross_site"
+
+H = TypeVar("H", bound=Callable[..., Any])
+HeaderPairs = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+
+
+# -- the cross-site check (shared with the forms' CSRF protection) ----------------------
+
+def _normal_origin(value: str) -> str:
+    """`scheme://host[:port]` of an origin or URL, lower-cased, without the scheme's default port."""
+    value = value.strip().lower()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    end = len(rest)
+    for ch in "/?#":
+        i = rest.find(ch)
+        if 0 <= i < end:
+            end = i
+    authority = rest[:end]
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None and authority.endswith(f":{default}"):
+        authority = authority[:-len(str(default)) - 1]
+    return f"{scheme}://{authority}"
 
 
 def cross_site_reason(request: Any) -> str | None:
@@ -15,29 +78,302 @@ def cross_site_reason(request: Any) -> str | None:
 
     Browsers say where a request comes from in `Sec-Fetch-Site`; older ones
     only in `Origin` or `Referer`.  A request with none of these did not come
-    from a web page (curl, a script), so it passes.
+    from a web page (curl, a script), so it passes.  Every other app on this
+    machine is "same-site" (sites ignore ports), so same-site passes only when
+    the Origin is exactly ours.
     """
-    if request.method not in UNSAFE_METHODS:
+    method = request.method
+    if method not in UNSAFE_METHODS:
         return None
-    ours = request.origin.lower()
+    ours = _normal_origin(request.origin)
     headers = request.headers
     site = headers.get("sec-fetch-site")
     origin = headers.get("origin")
+    if origin is not None and origin.strip().lower() == "null":
+        # An opaque origin: a sandboxed frame, a file:// page, or a form that was redirected
+        # through another site.  None of these is a page of this app.
+        return (f"this {method} request came from a page without an origin (Origin: null: a "
+                f"sandboxed frame, a local file or a redirect through another site)")
     if site is not None:
-        site = site.lower()
+        site = site.strip().lower()
         if site in ("same-origin", "none"):
             return None
-        if site == "same-site" and origin is not None and origin.lower() == ours:
+        if site == "same-site" and origin is not None and _normal_origin(origin) == ours:
             return None
-        return (f"the browser says this {request.method} request came from another site "
+        return (f"the browser says this {method} request came from another site "
                 f"(Sec-Fetch-Site: {site}, Origin: {origin or 'none'})")
     if origin is not None:
-        if origin.lower() == ours:
+        if _normal_origin(origin) == ours:
             return None
-        return f"this {request.method} request came from the page origin {origin}, not {ours}"
+        return f"this {method} request came from the page origin {origin}, not {ours}"
     referer = headers.get("referer")
     if referer is not None:
-        if referer.lower() == ours or referer.lower().startswith(ours + "/"):
+        if "://" in referer and _normal_origin(referer) == ours:
             return None
-        return f"this {request.method} request came from the page {referer}, not from {ours}"
+        return f"this {method} request came from the page {referer}, not from {ours}"
     return None
+
+
+def allow_cross_site_requests(handler: H) -> H:
+    """Mark a handler as meant to receive unsafe requests from other sites (a webhook, a public API)."""
+    try:
+        setattr(handler, _MARK, True)
+        return handler
+    except (AttributeError, TypeError):
+        pass
+    import functools
+
+    # Bound methods and some callables refuse new attributes: mark a thin wrapper instead.
+    @functools.wraps(handler)
+    def marked(request: Any) -> Any:
+        return handler(request)
+    setattr(marked, _MARK, True)
+    return marked  # type: ignore[return-value]
+
+
+def _is_marked(handler: Any) -> bool:
+    for _ in range(32):      # follow wrappers (functools.wraps sets __wrapped__), never loop forever
+        if getattr(handler, _MARK, False) is True:
+            return True
+        handler = getattr(handler, "__wrapped__", None)
+        if handler is None:
+            return False
+    return False
+
+
+def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise ValueError(f"allow_cross_site pattern {pattern!r} must be a path starting with '/', "
+                         f"such as '/webhook' or '/api/*'")
+    # '*' matches anything, slashes included; everything else is literal.
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+# -- addresses and host names -----------------------------------------------------------
+
+def is_loopback_address(address: str) -> bool:
+    """True for addresses only this machine can reach: 127.0.0.0/8, ::1 and 'localhost'."""
+    address = address.strip()
+    if address.lower() == "localhost":
+        return True
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def _is_local_client(address: Any) -> bool:
+    # Addresses from accept() are canonical, so string tests suffice on the per-request path.
+    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
+                                         or address.startswith("::ffff:127."))
+
+
+def _parse_allowed_host(entry: str) -> tuple[str, int | None]:
+    """('name', port or None) for an allowed_hosts entry, or a ValueError naming it."""
+    if not isinstance(entry, str) or not entry.strip():
+        raise ValueError(f"allowed_hosts entries must be host names, not {entry!r}")
+    text = entry.strip().lower()
+    if "/" in text or "@" in text or any(c.isspace() for c in text):
+        raise ValueError(f"allowed_hosts entry {entry!r} must be a host name like 'mybox.local' or "
+                         f"'mybox.local:8080', not a URL")
+    port_text = ""
+    if text.startswith("["):
+        name, sep, rest = text.partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"allowed_hosts entry {entry!r} is not a valid [IPv6]:port")
+        name += "]"
+        port_text = rest[1:]
+    elif text.count(":") > 1:
+        name = f"[{text}]"          # a bare IPv6 address: browsers send it in brackets
+    else:
+        name, _, port_text = text.partition(":")
+    if not port_text:
+        return name, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"allowed_hosts entry {entry!r} has an invalid port {port_text!r}")
+    return name, int(port_text)
+
+
+# -- the wrapper -------------------------------------------------------------------------
+
+class SecurityWrapper:
+    """A handler behind the localhost protections; build it with `secure()`."""
+
+    def __init__(self, handler: Handler, *, allowed_hosts: Iterable[str] = (),
+                 allow_cross_site: Iterable[str] = (), private_token: str | None = None,
+                 headers: HeaderPairs | None = DEFAULT_SECURITY_HEADERS, debug: bool = True) -> None:
+        if not callable(handler):
+            raise TypeError(f"secure() needs a handler (a callable taking a Request), not {handler!r}")
+        self.handler = handler
+        self.__wrapped__ = handler
+        #: Extra host names this app answers to (besides 127.0.0.1, localhost and [::1]).
+        self.allowed_hosts: tuple[str, ...] = tuple(allowed_hosts)
+        self._any_host = "*" in self.allowed_hosts
+        self._extra_hosts = [_parse_allowed_host(h) for h in self.allowed_hosts if h != "*"]
+        self._host_sets: dict[tuple[str, int], frozenset[str]] = {}
+        #: Path patterns that accept unsafe requests from other sites ('*' matches anything).
+        self.allow_cross_site: tuple[str, ...] = tuple(allow_cross_site)
+        self._cross_site_paths = [_compile_path_pattern(p) for p in self.allow_cross_site]
+        self._handler_opts_out = _is_marked(handler)
+        if private_token is not None and (not isinstance(private_token, str) or len(private_token) < 16
+                                          or not re.fullmatch(r"[A-Za-z0-9_\-.~]+", private_token)):
+            raise ValueError("private_token must be a URL-safe string of at least 16 characters "
+                             "(use secrets.token_urlsafe(32))")
+        #: The launch token every request must carry (in the URL once, then in a cookie), or None.
+        self.private_token = private_token
+        pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+        self.headers: tuple[tuple[str, str], ...] = tuple((str(n), str(v)) for n, v in pairs)
+        #: Show tracebacks on 500 pages (to clients on this machine only).
+        self.debug = debug
+
+    def __call__(self, request: Any) -> Response:
+        response = run_handler(self._checked, request,
+                               debug=self.debug and _is_local_client(request.client[0]))
+        headers = response.headers
+        for name, value in self.headers:
+            if headers.setdefault(name, value) == "":
+                del headers[name]        # the handler set it empty: it wants this header left out
+        return response
+
+    def _checked(self, request: Any) -> Any:
+        refusal = self._refuse_host(request)
+        if refusal is None and self.private_token is not None:
+            refusal = self._check_token(request)
+        if refusal is None and request.method in UNSAFE_METHODS:
+            refusal = self._refuse_cross_site(request)
+        if refusal is not None:
+            return refusal
+        return self.handler(request)
+
+    # -- Host ------------------------------------------------------------------------
+
+    def allowed_host_values(self, scheme: str, port: int) -> frozenset[str]:
+        """Every `Host` value accepted for a server on `port` (lower-case)."""
+        key = (scheme, port)
+        values = self._host_sets.get(key)
+        if values is None:
+            default = _DEFAULT_PORTS.get(scheme)
+            found: set[str] = set()
+            for name in LOOPBACK_HOSTS:
+                found.add(f"{name}:{port}")
+                if port == default:
+                    found.add(name)     # browsers leave out the scheme's default port
+            for name, entry_port in self._extra_hosts:
+                wanted = port if entry_port is None else entry_port
+                found.add(f"{name}:{wanted}")
+                if wanted == default:
+                    found.add(name)
+            self._host_sets[key] = values = frozenset(found)
+        return values
+
+    def _refuse_host(self, request: Any) -> Response | None:
+        host = request.headers.get("host")
+        if host is None or self._any_host:
+            # Browsers always send Host, so a request without one (an HTTP/1.0 script) cannot be
+            # a rebinding attack.
+            return None
+        if host.strip().lower() in self.allowed_host_values(request.scheme, request.server[1]):
+            return None
+        logger.warning("refused %s %s: Host %r does not name this server (add it to allowed_hosts= "
+                       "if it should)", request.method, request.target, host)
+        return Response.generic(421, (
+            f"This app only answers requests addressed to it by its own name, such as "
+            f"127.0.0.1:{request.server[1]}; this one was addressed to {host!r}. A web page that "
+            f"reaches the app under another name may be a DNS-rebinding attack, so it was refused. "
+            f"If you use this name on purpose, add it to allowed_hosts= in serve_http()."))
+
+    # -- cross-site requests ---------------------------------------------------------
+
+    def _cross_site_allowed(self, request: Any) -> bool:
+        if self._handler_opts_out:
+            return True
+        if self._cross_site_paths:
+            path = request.path
+            if any(p.fullmatch(path) for p in self._cross_site_paths):
+                return True
+        # A dispatcher (e.g. a router) may know whether the handler it would call opted out.
+        probe = getattr(self.handler, "allows_cross_site", None)
+        return callable(probe) and probe(request) is True
+
+    def _refuse_cross_site(self, request: Any) -> Response | None:
+        reason = cross_site_reason(request)
+        if reason is None or self._cross_site_allowed(request):
+            return None
+        logger.warning("refused %s %s: %s", request.method, request.target, reason)
+        return Response.generic(403, (
+            f"Refused: {reason}. Another web site may be trying to act on this app in your name. "
+            f"If this address is meant to receive requests from other sites (a webhook, a public "
+            f"API), list its path in allow_cross_site= or mark its handler with "
+            f"allow_cross_site_requests."))
+
+    # -- the launch token ------------------------------------------------------------
+
+    def _check_token(self, request: Any) -> Response | None:
+        token = self.private_token
+        assert token is not None
+        expected = token.encode("ascii")
+        cookie_name = f"kali_private_{request.server[1]}"   # cookies ignore ports: one per app
+        cookie = request.cookies.get(cookie_name)
+        has_cookie = cookie is not None and hmac.compare_digest(cookie.encode("utf-8", "replace"), expected)
+        given, rest = _take_parameter(request.query_string, TOKEN_PARAMETER)
+        valid_in_url = any(hmac.compare_digest(v.encode("utf-8", "replace"), expected) for v in given)
+        if given and (valid_in_url or has_cookie) and request.method in ("GET", "HEAD"):
+            # Trade the token in the address bar for a cookie, and take it out of the URL so it is
+            # neither bookmarked, shared nor shown.
+            path = request.raw_path
+            if path[1:2] in ("/", "\\"):
+                path = "/" + path.lstrip("/\\")     # '//host' would leave this server
+            response = Response.redirect(path + (f"?{rest}" if rest else ""), 303)
+            response.headers["Cache-Control"] = "no-store"
+            if valid_in_url:
+                response.set_cookie(cookie_name, token, http_only=True, same_site="Strict",
+                                    secure=request.scheme == "https")
+            return response
+        if valid_in_url or has_cookie:
+            return None
+        logger.warning("refused %s %s: no valid launch token (private app)", request.method, request.target)
+        problem = ("The link's launch token is wrong or out of date: it changes every time the app starts."
+                   if given else "This request carries no launch token.")
+        return Response.generic(403, (
+            f"This app is private. {problem} Open it with the link (containing {TOKEN_PARAMETER}=) "
+            f"printed in the terminal where it was started."))
+
+    def __repr__(self) -> str:
+        return f"<secure {self.handler!r}>"
+
+
+def _take_parameter(query: str, name: str) -> tuple[list[str], str]:
+    """(values of `name`, the query without it) for a raw query string."""
+    if not query or name not in query:
+        return [], query
+    values: list[str] = []
+    kept: list[str] = []
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if unquote(key.replace("+", " ")) == name:
+            values.append(unquote(value.replace("+", " ")))
+        else:
+            kept.append(part)
+    return values, "&".join(kept)
+
+
+def secure(handler: Handler, *, allowed_hosts: Iterable[str] = (), allow_cross_site: Iterable[str] = (),
+           private_token: str | None = None, headers: HeaderPairs | None = DEFAULT_SECURITY_HEADERS,
+           debug: bool = True) -> SecurityWrapper:
+    """Wrap `handler` with the localhost protections (serve_http does this unless secure=False).
+
+    - `allowed_hosts`: extra names the app answers to ('mybox.local', 'mybox.local:8443',
+      '[fe80::1]'; a name without a port means the server's port; '*' turns the check off).
+    - `allow_cross_site`: path patterns ('/webhook', '/api/*') open to unsafe requests from
+      other sites; `allow_cross_site_requests` marks a handler instead.
+    - `private_token`: require this token (in the URL once, then an HttpOnly SameSite=Strict cookie).
+    - `headers`: added to every response that does not set them (None or () for none).
+    - `debug`: tracebacks on 500 pages, shown to clients on this machine only.
+    """
+    return SecurityWrapper(handler, allowed_hosts=allowed_hosts, allow_cross_site=allow_cross_site,
+                           private_token=private_token, headers=headers, debug=debug)
