@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterable
 
 from . import __version__
 from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, RequestParser, status_line
@@ -493,7 +493,10 @@ class Server:
         conn.body = None
         request = Request.from_head(head, payload, conn.client, self.address, self.scheme)
         conn.request = request
-        response = run_handler(self.handler, request, debug=self.debug)
+        # A traceback names files and code: show it only to a browser on this machine.
+        addr = conn.client[0]
+        debug = self.debug and (addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127."))
+        response = run_handler(self.handler, request, debug=debug)
         self._respond(conn, response)
 
     def _fail(self, conn: _Conn, error: HTTPError) -> None:
@@ -748,13 +751,25 @@ def _env_flag(name: str) -> bool:
 
 def serve_http(handler: Handler, *, port: int = 8080, address: str = "127.0.0.1",
                start: str | None = "", timeout: float = 1.0, request_timeout: float = 10.0,
-               max_body_size: int | None = 4 << 30, debug: bool = True,
-               access_log: bool = True, ssl_context: Any = None) -> None:
+               max_body_size: int | None = 4 << 30, debug: bool | None = None,
+               access_log: bool = True, ssl_context: Any = None, secure: bool = True,
+               allowed_hosts: Iterable[str] = (), allow_cross_site: Iterable[str] = (),
+               private: bool = False) -> None:
     """Serve `handler` on one thread until Ctrl-C, SIGTERM or a `shut_down` response.
 
     `KALI_PORT` (0 picks a free port) and `KALI_NO_BROWSER=1` override the
     arguments, so scripts and tests can run any app unattended.
+
+    Unless `secure=False`, the handler is wrapped by `kali.security.secure`:
+    only requests naming this server in `Host` (plus `allowed_hosts`) are
+    answered, other sites cannot POST/PUT/PATCH/DELETE (except to the
+    `allow_cross_site` path patterns), and every response gets protective
+    headers.  `private=True` also requires the launch token the browser is
+    opened with.  `debug` (tracebacks on 500 pages, only ever shown to this
+    machine) defaults to on for loopback binds and off otherwise.
     """
+    from .security import TOKEN_PARAMETER, SecurityWrapper, is_loopback_address, secure as secure_handler
+
     env_port = os.environ.get("KALI_PORT", "").strip()
     if env_port:
         if not env_port.isdigit() or int(env_port) > 65535:
@@ -762,13 +777,53 @@ def serve_http(handler: Handler, *, port: int = 8080, address: str = "127.0.0.1"
         port = int(env_port)
     if _env_flag("KALI_NO_BROWSER"):
         start = None
+    loopback = is_loopback_address(address)
+    if debug is None:
+        debug = loopback
+    allowed_hosts = tuple(allowed_hosts)
+    allow_cross_site = tuple(allow_cross_site)
+    token: str | None = None
+    if secure:
+        if private:
+            import secrets
+            token = secrets.token_urlsafe(32)
+        if isinstance(handler, SecurityWrapper):
+            # The app wrapped itself: a second wrapper would refuse the hosts the first one allows.
+            if allowed_hosts or allow_cross_site or private:
+                raise ValueError("the handler is already wrapped by kali.security.secure(): pass "
+                                 "allowed_hosts=, allow_cross_site= and private= either to secure() "
+                                 "or to serve_http(), not both")
+            allowed_hosts = handler.allowed_hosts
+        else:
+            handler = secure_handler(handler, allowed_hosts=allowed_hosts,
+                                     allow_cross_site=allow_cross_site, private_token=token, debug=debug)
+    elif private:
+        raise ValueError("serve_http(private=True) needs secure=True: the security wrapper checks the launch token")
+    if secure and not loopback and not allowed_hosts:
+        raise ValueError(
+            f"serve_http(address={address!r}) makes the app reachable from other machines, so it must "
+            f"name the hosts browsers will use to reach it: pass allowed_hosts=[...] (for example "
+            f"the machine's name or IP address), or bind to address='127.0.0.1' to keep it private")
     _configure_logging(access_log)
     server = Server(handler, port=port, address=address, timeout=timeout,
                     request_timeout=request_timeout, max_body_size=max_body_size, debug=debug,
                     ssl_context=ssl_context)
+    if not loopback:
+        if address in ("", "0.0.0.0", "::"):
+            where = f"every network interface ({address or '*'}:{server.port})"
+            reach = f"this machine's port {server.port}"
+        else:
+            where = reach = f"{address}:{server.port}"
+        names = f"it answers to {', '.join(allowed_hosts)}" if secure else "secure=False: no Host or cross-site checks"
+        logger.warning("listening on %s, not only on this machine: anyone on the network who can reach %s "
+                       "can use this app (%s)", where, reach, names)
     print(f"kali: serving {server.url}", flush=True)
+    url = server.url + (start or "").lstrip("/")
+    if token is not None:
+        url += ("&" if "?" in url else "?") + f"{TOKEN_PARAMETER}={token}"
+        print(f"kali: private app: open {url}", flush=True)
     if start is not None:
-        _open_browser(server.url + start.lstrip("/"))
+        _open_browser(url)
     restore = _install_signal_handlers(server)
     try:
         server.run()
