@@ -499,6 +499,8 @@ class Test(Lens):
     own message (e.g. "required") wins.
     """
 
+    __test__ = False     # a lens, not a test case for pytest
+
     def __init__(self, test: str | Pattern[str] | Callable[[Any], bool], *,
                  error: str = "This value is not valid.", lens: Lens | None = None) -> None:
         super().__init__()
