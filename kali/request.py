@@ -107,6 +107,56 @@ def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
         raise HTTPError(413, f"The {where} has too many fields.") from None
 
 
+# Characters left as they are in a URL path built by `app_url` (RFC 3986 pchar minus '/', ';', '=', '&', '+').
+_SEGMENT_SAFE = "-._~!$'()*,:@"
+
+
+def _url_text(value: Any) -> str:
+    if value is None:
+        raise ValueError("a URL segment or query value cannot be None")
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _url_segment(value: Any) -> str:
+    from urllib.parse import quote
+    text = _url_text(value)
+    if text in ("", ".", ".."):
+        # Browsers drop or resolve these, so no URL can carry them as a segment.
+        raise ValueError(f"{text!r} cannot be a URL path segment")
+    return quote(text, safe=_SEGMENT_SAFE)
+
+
+def _build_url(mount: str, path: str, args: tuple[Any, ...], query: dict[str, Any]) -> str:
+    """mount + path with each '*' segment replaced by an encoded argument, then any query."""
+    from urllib.parse import quote, urlencode
+    parts = path.lstrip("/").split("/") if path else [""]
+    pending = list(args)
+    out = []
+    for part in parts:
+        if part == "*":
+            if not pending:
+                raise ValueError(f"the URL {path!r} has more '*' than arguments ({len(args)})")
+            out.append(_url_segment(pending.pop(0)))
+        else:
+            out.append(quote(part, safe=_SEGMENT_SAFE))
+    if pending:
+        if out[-1] == "":
+            out.pop()
+        out.extend(_url_segment(arg) for arg in pending)
+    url = mount + "/" + "/".join(out)
+    pairs = []
+    for name, value in query.items():
+        if value is None:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            pairs.append((name, _url_text(item)))
+    if pairs:
+        url += "?" + urlencode(pairs, quote_via=quote, safe="")
+    return url
+
+
 class Request:
     """An HTTP request as a handler sees it; everything beyond the head is decoded lazily."""
 
@@ -129,7 +179,8 @@ class Request:
         self.scheme = scheme
         #: (address, port) the server is listening on.
         self.server = server
-        #: The part of the path consumed by routing so far ('' at the top level).
+        #: The part of the path consumed by routing so far ('' at the top level), percent-encoded,
+        #: without a trailing slash: '/static' for a handler mounted with delegate_folder('/static/').
         self.mount = ""
         self._files: list[UploadedFile] = []
 
@@ -172,6 +223,34 @@ class Request:
     def segments(self) -> list[str]:
         """The decoded path segments: '/a/b/' gives ['a', 'b', '']; '%2F' stays inside a segment."""
         return [_unquote(s) for s in self.raw_path.split("/")[1:]]
+
+    # -- routing (set by kali.routing.Router on the way to the handler) --------------
+
+    #: Values matched by `*` wildcards on the way to the handler, outermost router first.
+    wildcards: tuple[str, ...] = ()
+
+    @_lazy
+    def rest_segments(self) -> list[str]:
+        """The decoded path segments below `mount` (all of them until a router consumes some)."""
+        return self.segments
+
+    @property
+    def rest(self) -> str:
+        """The decoded path below `mount`: '/css/a.css' for a folder handler at '/static/'."""
+        segments = self.rest_segments
+        return "/" + "/".join(segments) if segments else ""
+
+    def app_url(self, path: str = "", /, *args: Any, **query: Any) -> str:
+        """A URL below the current mount: each `*` in `path` (then any extra segment) is an encoded argument.
+
+        `request.app_url('task/*/edit', 3, tab='notes')` under a router mounted at
+        '/todo/' gives '/todo/task/3/edit?tab=notes'.
+        """
+        return _build_url(self.mount, path, args, query)
+
+    def root_url(self, path: str = "", /, *args: Any, **query: Any) -> str:
+        """Like `app_url`, but relative to the site root instead of the current mount."""
+        return _build_url("", path, args, query)
 
     @_lazy
     def GET(self) -> FormBag[str]:

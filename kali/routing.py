@@ -1,0 +1,783 @@
+"""`Router`: publish handlers, functions and classes at URL paths with `*` wildcards.
+
+A router is itself a handler (`router(request) -> Response`), so routers nest:
+`outer.delegate_folder('/admin/', admin)` gives `admin` every path below
+'/admin/', and inside it `request.mount` is '/admin' and `request.app_url(...)`
+builds links below it.
+
+Paths live in a prefix tree of segments.  A literal segment is tried before a
+`*` (which matches one non-empty segment), an exact route before a folder, and
+a deeper folder before a shallower one; when a branch fails the lookup backs up
+and tries the next, so '/a/*/c' and '/a/b/*' both work.
+
+Error pages: the 404, 405 and 400 answers made here are ordinary error pages
+(`Response.generic`), so the one place an app brands every error page -- its
+own, the router's and the server's -- is `kali.response.set_error_page`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import types
+import typing
+from typing import Any, Callable, TypeVar, Union
+from urllib.parse import quote
+
+from .http import HTTPError
+from .request import Request
+from .response import Handler, Response, to_response
+
+__all__ = ["Router", "RouteError", "converter_for"]
+
+T = TypeVar("T")
+
+_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Methods a router answers for a servlet or function without being told.
+_IMPLIED = ("HEAD", "OPTIONS")
+# Used to re-encode the segments a folder consumed into `request.mount`.
+_SEGMENT_SAFE = "-._~!$'()*,:@&=+;"
+
+
+class RouteError(ValueError):
+    """A route could not be registered (bad path, clash, unusable signature); the message names the path."""
+
+
+# -- converting wildcard and query text ---------------------------------------------------
+
+class _Converter:
+    """Turns the text of a wildcard or query value into what a parameter's annotation asks for."""
+
+    __slots__ = ("convert", "describe", "is_list", "optional")
+
+    def __init__(self, convert: Callable[[str], Any] | None, describe: str, *, is_list: bool = False,
+                 optional: bool = False) -> None:
+        #: None means "keep the text as it is" (str parameters: nothing to do on the hot path).
+        self.convert = convert
+        self.describe = describe
+        self.is_list = is_list
+        self.optional = optional
+
+
+_CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
+
+
+def _to_int(text: str) -> int:
+    # int() also takes ' 7', '1_000', '+7' and non-ASCII digits: a URL should not.
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
+def _to_float(text: str) -> float:
+    import math
+    if not text or text != text.strip() or "_" in text:
+        raise ValueError(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off"))
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _to_date(text: str) -> datetime.date:
+    return datetime.date.fromisoformat(text)
+
+
+def _to_datetime(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
+_SIMPLE: dict[Any, tuple[Callable[[str], Any] | None, str]] = {
+    str: (None, "text"),
+    int: (_to_int, "a whole number"),
+    float: (_to_float, "a number"),
+    bool: (_to_bool, "true or false (1/0, yes/no, on/off)"),
+    datetime.date: (_to_date, "a date like 2024-12-31"),
+    datetime.datetime: (_to_datetime, "a date and time like 2024-12-31T23:59"),
+}
+
+
+def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
+    """The conversion plan for a parameter annotation: str, int, float, bool, date, Optional, list, Literal or any callable."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return _Converter(None, "text")
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(inner) != 1:
+            raise RouteError(f"{where}: cannot convert text to the union {annotation!r}")
+        plan = converter_for(inner[0], where)
+        plan.optional = True
+        return plan
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple):
+        args = typing.get_args(annotation)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            raise RouteError(f"{where}: use list[X] or tuple[X, ...] for repeated values, not {annotation!r}")
+        plan = converter_for(args[0] if args else str, where)
+        if plan.is_list:
+            raise RouteError(f"{where}: lists of lists cannot come from a URL")
+        plan.is_list = True
+        return plan
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        table = {str(choice): choice for choice in choices}
+
+        def one_of(text: str) -> Any:
+            return table[text]
+        return _Converter(one_of, "one of " + ", ".join(repr(str(c)) for c in choices))
+    simple = _SIMPLE.get(annotation)
+    if simple is not None:
+        return _Converter(simple[0], simple[1])
+    if isinstance(annotation, str):
+        raise RouteError(f"{where}: the annotation {annotation!r} could not be resolved to a type")
+    if callable(annotation):
+        name = getattr(annotation, "__name__", repr(annotation))
+        return _Converter(annotation, f"a valid {name}")
+    raise RouteError(f"{where}: the annotation {annotation!r} is not a type or a callable taking a str")
+
+
+def _convert(plan: _Converter, text: str) -> Any:
+    """Convert one value; raises one of _CONVERSION_ERRORS if the text does not fit."""
+    convert = plan.convert
+    return text if convert is None else convert(text)
+
+
+# -- call plans: which parameter gets what ------------------------------------------------
+
+_WILD, _REQUEST = 0, 1
+
+
+class _Param:
+    __slots__ = ("name", "plan", "required", "default")
+
+    def __init__(self, name: str, plan: _Converter, required: bool, default: Any) -> None:
+        self.name = name
+        self.plan = plan
+        self.required = required
+        self.default = default
+
+
+def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
+    if param.name == "request":
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, Request)
+
+
+class _CallPlan:
+    """How to call a function or constructor with a route's wildcards (and, for functions, the query)."""
+
+    __slots__ = ("target", "describe", "leading", "wild_plans", "var_plan", "request_kw", "query",
+                 "var_keyword", "simple", "names")
+
+    def __init__(self, target: Callable[..., Any], wildcards: int, path: str, *, take_query: bool,
+                 skip_self: bool = False) -> None:
+        self.target = target
+        self.describe = _describe(target)
+        where = f"route {path!r} ({self.describe})"
+        try:
+            signature = inspect.signature(target, eval_str=True)
+        except NameError as exc:
+            raise RouteError(f"{where}: an annotation names something undefined: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise RouteError(f"{where}: cannot read the signature: {exc}") from None
+        params = list(signature.parameters.values())
+        if skip_self and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD) \
+                and params[0].name == "self":
+            params = params[1:]
+        #: What the leading positional arguments are: _WILD (next wildcard) or _REQUEST.
+        self.leading: list[int] = []
+        self.wild_plans: list[_Converter] = []
+        self.var_plan: _Converter | None = None
+        self.request_kw: str | None = None
+        self.query: list[_Param] = []
+        self.var_keyword = False
+        left = wildcards
+        positional_done = False
+        for param in params:
+            annotation = param.annotation
+            pwhere = f"{where}, parameter {param.name!r}"
+            kind = param.kind
+            if kind is param.VAR_POSITIONAL:
+                if left:
+                    self.var_plan = converter_for(annotation, pwhere)
+                    left = 0
+                positional_done = True
+                continue
+            if kind is param.VAR_KEYWORD:
+                self.var_keyword = take_query
+                continue
+            if _is_request_param(param, annotation):
+                if kind is param.KEYWORD_ONLY or (positional_done and kind is param.POSITIONAL_OR_KEYWORD):
+                    self.request_kw = param.name
+                elif positional_done:
+                    raise RouteError(f"{pwhere}: a positional-only request parameter must come before "
+                                     "the query parameters")
+                else:
+                    self.leading.append(_REQUEST)
+                continue
+            if kind is not param.KEYWORD_ONLY and left and not positional_done:
+                plan = converter_for(annotation, pwhere)
+                if plan.is_list:
+                    raise RouteError(f"{pwhere}: a wildcard is one segment, it cannot be a list")
+                self.leading.append(_WILD)
+                self.wild_plans.append(plan)
+                left -= 1
+                continue
+            positional_done = True
+            required = param.default is param.empty
+            if kind is param.POSITIONAL_ONLY:
+                raise RouteError(f"{pwhere}: no wildcard is left for this positional-only parameter "
+                                 f"(the path has {wildcards})")
+            if not take_query:
+                if required:
+                    raise RouteError(f"{pwhere}: no wildcard is left for it (the path has {wildcards}) "
+                                     "and it has no default")
+                continue
+            plan = converter_for(annotation, pwhere)
+            default = param.default
+            if required and plan.optional:
+                required, default = False, None
+            self.query.append(_Param(param.name, plan, required, None if required else default))
+        if left:
+            raise RouteError(f"{where}: the path has {wildcards} wildcard(s) but only "
+                             f"{wildcards - left} parameter(s) to receive them")
+        self.names = frozenset(p.name for p in self.query) | ({self.request_kw} if self.request_kw else set())
+        # Most routes take only text wildcards: call them without building keyword arguments.
+        self.simple = (not self.query and not self.var_keyword and self.request_kw is None
+                       and self.var_plan is None and _REQUEST not in self.leading
+                       and all(p.convert is None for p in self.wild_plans))
+
+    def arguments(self, request: Request, wild: list[str]) -> tuple[list[Any], dict[str, Any]] | Response:
+        """The call's arguments, or an error response (404 for a wildcard, 400 for a query value)."""
+        args: list[Any] = []
+        i = 0
+        plans = self.wild_plans
+        for slot in self.leading:
+            if slot is _REQUEST:
+                args.append(request)
+                continue
+            plan = plans[i]
+            text = wild[i]
+            i += 1
+            if plan.convert is None:
+                args.append(text)
+                continue
+            try:
+                args.append(plan.convert(text))
+            except _CONVERSION_ERRORS:
+                return _not_found(request)
+        if self.var_plan is not None:
+            for text in wild[i:]:
+                try:
+                    args.append(_convert(self.var_plan, text))
+                except _CONVERSION_ERRORS:
+                    return _not_found(request)
+        kwargs: dict[str, Any] = {}
+        if self.request_kw is not None:
+            kwargs[self.request_kw] = request
+        if self.query or self.var_keyword:
+            problem = self._query_arguments(request, kwargs)
+            if problem is not None:
+                return problem
+        return args, kwargs
+
+    def _query_arguments(self, request: Request, kwargs: dict[str, Any]) -> Response | None:
+        bags = [request.GET] if request.query_string else []
+        if request.method not in ("GET", "HEAD") and request.content_type in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            bags.insert(0, request.POST)    # a submitted form's fields win over the query string
+        where = "query" if len(bags) < 2 and request.method in ("GET", "HEAD") else "form or query"
+        for param in self.query:
+            plan = param.plan
+            name = param.name
+            if plan.is_list:
+                texts = [item for bag in bags for item in bag.get_list(name)]
+                if not texts and param.required:
+                    return _bad_request(f"The {where} parameter {name!r} is missing ({plan.describe}).")
+                values = []
+                for item in texts:
+                    if item == "" and plan.convert is not None:
+                        continue        # an empty form input in a list of numbers means "none"
+                    try:
+                        values.append(_convert(plan, item))
+                    except _CONVERSION_ERRORS:
+                        return _bad_request(f"The {where} parameter {name!r} must be {plan.describe}, "
+                                            f"not {item!r}.")
+                if texts or param.required:
+                    kwargs[name] = values
+                continue
+            text: str | None = None
+            for bag in bags:
+                if name in bag:
+                    text = bag[name]
+                    break
+            if text is None or (text == "" and plan.convert is not None and not param.required):
+                if param.required:
+                    return _bad_request(f"The {where} parameter {name!r} is missing ({plan.describe}).")
+                continue            # the function's default applies
+            try:
+                kwargs[name] = _convert(plan, text)
+            except _CONVERSION_ERRORS:
+                return _bad_request(f"The {where} parameter {name!r} must be {plan.describe}, not {text!r}.")
+        if self.var_keyword:
+            taken = self.names
+            for bag in reversed(bags):
+                for key, value in bag.pairs():
+                    if key not in taken and key.isidentifier():
+                        kwargs.setdefault(key, value)
+        return None
+
+
+def _describe(target: Any) -> str:
+    module = getattr(target, "__module__", None)
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    if name is None:
+        return repr(target)
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def _not_found(request: Request) -> Response:
+    return Response.generic(404, f"There is nothing at {request.path}.")
+
+
+def _bad_request(message: str) -> Response:
+    return Response.generic(400, message)
+
+
+# -- routes: what sits at a path -----------------------------------------------------------
+
+class _Route:
+    """Something that answers a request once the path has matched; `wild` holds the wildcard texts."""
+
+    __slots__ = ("describe",)
+    describe: str
+
+    def __call__(self, request: Request, wild: list[str]) -> Response:
+        raise NotImplementedError
+
+
+class _HandlerRoute(_Route):
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.describe = _describe(handler)
+
+    def __call__(self, request: Request, wild: list[str]) -> Response:
+        return to_response(self.handler(request))
+
+
+class _FunctionRoute(_Route):
+    __slots__ = ("plan", "func")
+
+    def __init__(self, func: Callable[..., Any], plan: _CallPlan) -> None:
+        self.func = func
+        self.plan = plan
+        self.describe = plan.describe
+
+    def __call__(self, request: Request, wild: list[str]) -> Response:
+        plan = self.plan
+        if plan.simple:
+            return to_response(self.func(*wild))
+        found = plan.arguments(request, wild)
+        if isinstance(found, Response):
+            return found
+        args, kwargs = found
+        return to_response(self.func(*args, **kwargs))
+
+
+class _MethodRoute(_Route):
+    """One `do_*` method of a servlet or service class, called on a new instance per request."""
+
+    __slots__ = ("plan", "cls", "attribute")
+
+    def __init__(self, cls: type, plan: _CallPlan, attribute: str) -> None:
+        self.cls = cls
+        self.plan = plan
+        self.attribute = attribute
+        self.describe = f"{_describe(cls)}.{attribute}"
+
+    def __call__(self, request: Request, wild: list[str]) -> Response:
+        plan = self.plan
+        if plan.simple:
+            instance = self.cls(*wild)
+        else:
+            found = plan.arguments(request, wild)
+            if isinstance(found, Response):
+                return found
+            args, kwargs = found
+            instance = self.cls(*args, **kwargs)
+        return to_response(getattr(instance, self.attribute)(request))
+
+
+class _OptionsRoute(_Route):
+    __slots__ = ("table",)
+
+    def __init__(self, table: "_Table") -> None:
+        self.table = table
+        self.describe = "the router's OPTIONS answer"
+
+    def __call__(self, request: Request, wild: list[str]) -> Response:
+        return Response(code=204, headers=[("Allow", self.table.allow)])
+
+
+class _Table:
+    """The routes at one exact path, by method (HEAD and OPTIONS filled in from the others)."""
+
+    __slots__ = ("path", "explicit", "any", "handlers", "allow")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.explicit: dict[str, _Route] = {}
+        #: A handler taking every method (from `delegate` without methods=).
+        self.any: _Route | None = None
+        self.handlers: dict[str, _Route] = {}
+        self.allow = ""
+
+    def add(self, method: str | None, route: _Route, path: str) -> None:
+        if method is None:
+            if self.any is not None or self.explicit:
+                taken = self.any or next(iter(self.explicit.values()))
+                raise RouteError(f"route {path!r}: {taken.describe} is already published there; "
+                                 f"cannot add {route.describe} for every method")
+            self.any = route
+        else:
+            existing = self.explicit.get(method) or self.any
+            if existing is not None:
+                raise RouteError(f"route {path!r}: {method} is already served by {existing.describe}; "
+                                 f"cannot add {route.describe}")
+            self.explicit[method] = route
+        handlers = dict(self.explicit)
+        if "GET" in handlers:
+            handlers.setdefault("HEAD", handlers["GET"])
+        if self.any is None:
+            handlers.setdefault("OPTIONS", _OptionsRoute(self))
+        self.handlers = handlers
+        self.allow = ", ".join(sorted(handlers))
+
+
+class _Node:
+    """One segment position in the prefix tree."""
+
+    __slots__ = ("static", "wild", "table", "folder")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node] = {}
+        self.wild: _Node | None = None
+        self.table: _Table | None = None
+        #: A handler owning every path below this node (`delegate_folder`).
+        self.folder: _Route | None = None
+
+
+def _parse_path(path: Any, what: str) -> list[str]:
+    """The segments of a route path; a RouteError naming the path if it is not one."""
+    if not isinstance(path, str):
+        raise RouteError(f"{what}: the path must be a str like '/tasks/*', not {path!r}")
+    if not path.startswith("/"):
+        raise RouteError(f"{what}: the path {path!r} must start with '/'")
+    for bad in ("?", "#", "\\", "\x00"):
+        if bad in path:
+            raise RouteError(f"{what}: the path {path!r} contains {bad!r}; a route is only a path")
+    segments = path.split("/")[1:]
+    for i, segment in enumerate(segments):
+        if segment == "" and i != len(segments) - 1:
+            raise RouteError(f"{what}: the path {path!r} contains an empty segment ('//')")
+        if segment in (".", ".."):
+            raise RouteError(f"{what}: the path {path!r} contains a {segment!r} segment")
+        if "*" in segment and segment != "*":
+            raise RouteError(f"{what}: in {path!r}, '*' must be a whole segment ('/a/*/b'), not part of {segment!r}")
+    return segments
+
+
+def _parse_methods(methods: Any, path: str) -> tuple[str, ...]:
+    if isinstance(methods, str):
+        methods = (methods,)
+    result = []
+    for method in methods:
+        if not isinstance(method, str) or not method or not set(method) <= _METHOD_CHARS:
+            raise RouteError(f"route {path!r}: {method!r} is not an HTTP method name like 'GET'")
+        result.append(method)
+    if not result:
+        raise RouteError(f"route {path!r}: methods= is empty")
+    return tuple(result)
+
+
+def _class_methods(cls: type) -> list[str]:
+    return [name for name in dir(cls) if name.startswith("do_") and callable(getattr(cls, name, None))]
+
+
+# -- path normalisation -------------------------------------------------------------------
+
+def _dots(segment: str) -> int:
+    """2 for a '..' segment, 1 for '.', 0 otherwise; percent-encoded dots count (browsers decode them)."""
+    if segment == "." or segment == "..":
+        return len(segment)
+    if "%" in segment and len(segment) <= 6:
+        lowered = segment.lower()
+        if lowered == "%2e":
+            return 1
+        if lowered in ("%2e%2e", ".%2e", "%2e."):
+            return 2
+    return 0
+
+
+def normal_path(raw_path: str) -> str:
+    """The normal form of a percent-encoded path: no '//', '/./' or '/../' ('..' stops at the root)."""
+    out: list[str] = []
+    segments = raw_path.split("/")[1:]
+    last = len(segments) - 1
+    for i, segment in enumerate(segments):
+        dots = _dots(segment)
+        if dots:
+            if dots == 2 and out:
+                out.pop()
+            if i == last:
+                out.append("")
+        elif segment or i == last:
+            out.append(segment)
+    return "/" + "/".join(out)
+
+
+def _needs_normalising(raw_path: str) -> bool:
+    if "//" in raw_path:
+        return True
+    if "/." in raw_path or "%2" in raw_path:
+        return any(_dots(segment) for segment in raw_path.split("/"))
+    return False
+
+
+# -- the router ---------------------------------------------------------------------------
+
+class Router:
+    """A handler that sends each request to what is published at its path (see the module docs)."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._published: list[tuple[str, str, str]] = []
+
+    # -- publishing ---------------------------------------------------------------
+
+    def _node(self, segments: list[str]) -> _Node:
+        node = self._root
+        for segment in segments:
+            if segment == "*":
+                if node.wild is None:
+                    node.wild = _Node()
+                node = node.wild
+            else:
+                child = node.static.get(segment)
+                if child is None:
+                    child = node.static[segment] = _Node()
+                node = child
+        return node
+
+    def _add(self, path: str, segments: list[str], methods: tuple[str, ...] | None, route: _Route) -> None:
+        node = self._node(segments)
+        if node.table is None:
+            node.table = _Table(path)
+        if methods is None:
+            node.table.add(None, route, path)
+        else:
+            for method in methods:
+                node.table.add(method, route, path)
+        self._published.append((path, ", ".join(methods) if methods else "*", route.describe))
+
+    def delegate(self, path: str, handler: Handler, *, methods: Any = None) -> None:
+        """Publish any handler at exactly `path` (every method, unless `methods` names some)."""
+        segments = _parse_path(path, "delegate")
+        if not callable(handler):
+            raise RouteError(f"route {path!r}: the handler {handler!r} is not callable")
+        self._add(path, segments, None if methods is None else _parse_methods(methods, path),
+                  _HandlerRoute(handler))
+
+    def delegate_folder(self, path: str, handler: Handler) -> None:
+        """Give a handler every path below the folder `path`; it sees `request.mount` and `request.rest`."""
+        segments = _parse_path(path, "delegate_folder")
+        if not callable(handler):
+            raise RouteError(f"folder {path!r}: the handler {handler!r} is not callable")
+        if segments[-1] == "":
+            segments = segments[:-1]
+        node = self._node(segments)
+        if node.folder is not None:
+            raise RouteError(f"folder {path!r}: {node.folder.describe} already owns it; "
+                             f"cannot add {_describe(handler)}")
+        node.folder = _HandlerRoute(handler)
+        self._published.append(("/" + "".join(s + "/" for s in segments), "* (folder)", _describe(handler)))
+
+    def function(self, path: str, *, methods: Any = ("GET",)) -> Callable[[T], T]:
+        """Publish a function: wildcards become positional arguments, query fields keyword arguments."""
+        segments = _parse_path(path, "function")
+        allowed = _parse_methods(methods, path)
+
+        def publish(func: T) -> T:
+            if not callable(func):
+                raise RouteError(f"route {path!r}: {func!r} is not a function")
+            plan = _CallPlan(func, segments.count("*"), path, take_query=True)
+            self._add(path, segments, allowed, _FunctionRoute(func, plan))
+            return func
+        return publish
+
+    def servlet(self, path: str) -> Callable[[type], type]:
+        """Publish a class: a new instance per request gets the wildcards; `do_GET(request)` etc. answer."""
+        segments = _parse_path(path, "servlet")
+
+        def publish(cls: type) -> type:
+            if not isinstance(cls, type):
+                raise RouteError(f"servlet {path!r}: {cls!r} is not a class")
+            methods = {name[3:]: name for name in _class_methods(cls) if set(name[3:]) <= _METHOD_CHARS
+                       and name[3:]}
+            if not methods:
+                raise RouteError(f"servlet {path!r}: {_describe(cls)} has no do_GET/do_POST/... method")
+            plan = _CallPlan(cls, segments.count("*"), path, take_query=False)
+            node = self._node(segments)
+            if node.table is None:
+                node.table = _Table(path)
+            for method, attribute in sorted(methods.items()):
+                node.table.add(method, _MethodRoute(cls, plan, attribute), path)
+            self._published.append((path, ", ".join(sorted(methods)), _describe(cls)))
+            return cls
+        return publish
+
+    def service(self, path: str) -> Callable[[type], type]:
+        """Publish a class owning a folder: `do_GET_edit(request)` answers GET <folder>/edit.
+
+        `do_GET_index` (or `do_GET_`) answers the folder itself; a path without its final
+        slash is redirected to the folder.
+        """
+        segments = _parse_path(path, "service")
+        if segments[-1] == "":
+            segments = segments[:-1]
+        folder = "/" + "".join(s + "/" for s in segments)
+
+        def publish(cls: type) -> type:
+            if not isinstance(cls, type):
+                raise RouteError(f"service {folder!r}: {cls!r} is not a class")
+            plan = _CallPlan(cls, segments.count("*"), folder, take_query=False)
+            pages: dict[str, dict[str, str]] = {}
+            for attribute in _class_methods(cls):
+                method, sep, name = attribute[3:].partition("_")
+                if not sep or not method or not set(method) <= _METHOD_CHARS:
+                    continue
+                if name == "index":
+                    name = ""
+                by_method = pages.setdefault(name, {})
+                if method in by_method:
+                    raise RouteError(f"service {folder!r}: both {_describe(cls)}.{by_method[method]} and "
+                                     f".{attribute} answer {method} {folder}{name}")
+                by_method[method] = attribute
+            if not pages:
+                raise RouteError(f"service {folder!r}: {_describe(cls)} has no do_GET_<name> method")
+            for name, by_method in sorted(pages.items()):
+                page = folder + name
+                node = self._node([*segments, name])
+                if node.table is None:
+                    node.table = _Table(page)
+                for method, attribute in sorted(by_method.items()):
+                    node.table.add(method, _MethodRoute(cls, plan, attribute), page)
+                self._published.append((page, ", ".join(sorted(by_method)), _describe(cls)))
+            return cls
+        return publish
+
+    def routes(self) -> list[tuple[str, str, str]]:
+        """What is published: (path, methods, handler name) in registration order (for debugging)."""
+        return list(self._published)
+
+    # -- answering ----------------------------------------------------------------
+
+    def __call__(self, request: Request) -> Response:
+        """Find what is published at the request's path and let it answer."""
+        raw = request.raw_path
+        if raw[:1] != "/":
+            if raw == "*" and request.method == "OPTIONS":
+                return Response(code=204)
+            return _bad_request("The request target is not a path.")
+        if _needs_normalising(raw):
+            return _normalise_redirect(request, normal_path(raw))
+        segments = request.rest_segments
+        wild: list[str] = []
+        refused: list[_Table] = []
+        found = _find(self._root, segments, 0, len(segments), wild, request.method, refused)
+        if found is None:
+            if refused:
+                allow = refused[0].allow
+                return Response.generic(405, f"{request.path} does not accept {request.method}; "
+                                        f"it accepts {allow}.", headers=[("Allow", allow)])
+            return self._not_found(request, segments)
+        route, consumed = found
+        if wild:
+            request.wildcards = request.wildcards + tuple(wild)
+        if consumed >= 0:
+            # A folder handler: it sees the folder as its mount and only the rest of the path.
+            request.mount = request.mount + "".join("/" + quote(s, safe=_SEGMENT_SAFE) for s in segments[:consumed])
+            request.rest_segments = segments[consumed:]
+        return route(request, wild)
+
+    def _not_found(self, request: Request, segments: list[str]) -> Response:
+        if segments and segments[-1] != "":
+            # '/x' where only the folder '/x/' exists: send the browser to the folder.
+            longer = [*segments, ""]
+            refused: list[_Table] = []
+            if _find(self._root, longer, 0, len(longer), [], request.method, refused) or refused:
+                target = request.raw_path + "/"
+                if request.query_string:
+                    target += "?" + request.query_string
+                return _redirect(target)
+        return _not_found(request)
+
+
+def _find(node: _Node, segments: list[str], i: int, n: int, wild: list[str], method: str,
+          refused: list[_Table]) -> tuple[_Route, int] | None:
+    """Depth-first match of segments[i:] below `node`: (route, -1) for an exact route, (folder, i)
+    for a folder handler, or None.  Exact paths that exist but not for `method` go to `refused`."""
+    if i == n:
+        table = node.table
+        if table is not None:
+            route = table.handlers.get(method) or table.any
+            if route is not None:
+                return route, -1
+            refused.append(table)
+        return None
+    segment = segments[i]
+    child = node.static.get(segment)
+    if child is not None:
+        found = _find(child, segments, i + 1, n, wild, method, refused)
+        if found is not None:
+            return found
+    wild_node = node.wild
+    if wild_node is not None and segment:
+        wild.append(segment)
+        found = _find(wild_node, segments, i + 1, n, wild, method, refused)
+        if found is not None:
+            return found
+        wild.pop()
+    # A folder takes what no exact route published, but not another method of a published path.
+    if node.folder is not None and not refused:
+        return node.folder, i
+    return None
+
+
+def _redirect(target: str) -> Response:
+    response = Response.redirect(target, 308)
+    # A moved-permanently answer would be cached for good; apps change while being written.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _normalise_redirect(request: Request, path: str) -> Response:
+    if request.query_string:
+        path += "?" + request.query_string
+    return _redirect(path)
