@@ -37,7 +37,7 @@ import re
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 from .response import FileBody, Handler, Response, Stream, to_response
 
@@ -175,10 +175,10 @@ class Database(sqlite3.Connection):
         self.__dict__.setdefault("_kali_blocks", []).append(block)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         blocks = self.__dict__.get("_kali_blocks")
         if not blocks:
-            return bool(super().__exit__(exc_type, exc, tb))
+            return super().__exit__(exc_type, exc, tb)
         block = blocks.pop()
         if exc_type is None:
             block.commit()
@@ -251,7 +251,7 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
 
     try:
         db: Database = sqlite3.connect(name, timeout=busy_timeout, isolation_level="IMMEDIATE",
-                                       check_same_thread=check_same_thread, factory=Database)  # type: ignore[assignment]
+                                       check_same_thread=check_same_thread, factory=Database)
     except sqlite3.Error as exc:
         raise type(exc)(f"could not open the database {name}: {exc}") from exc
     try:
@@ -337,8 +337,16 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
     replaced by a 500 page that says so. If the handler raises, its transaction
     is rolled back before the exception reaches the error page. With
     `per_request=True`, each request runs in one transaction (BEGIN IMMEDIATE),
-    committed if the response status is below 400 and rolled back otherwise.
+    committed if the response status is below 400 and rolled back otherwise;
+    `transaction()` blocks (and `with db:` on a `Database`) inside it become savepoints.
+
+    A streamed body (`Response.stream`) runs after the guard has returned, so it
+    must end any transaction it starts; one it leaves open is rolled back (and
+    logged) when the stream ends, since its response is already on its way.
     """
+    if isinstance(handler, sqlite3.Connection):
+        # Connections are callable, so the swapped order would otherwise fail only on the first request.
+        raise TypeError("guard(handler, connection, ...) wraps a handler: the handler comes first")
     if not callable(handler):
         raise TypeError(f"guard() wraps a handler (a callable), not {type(handler).__name__}")
     if not connections:

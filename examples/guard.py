@@ -1,0 +1,109 @@
+"""A to-do list on SQLite, where the transaction guard catches a handler that forgets to commit."""
+
+# Run it with ./demo.sh guard (or: python examples/guard.py).
+#
+# kali calls every handler on one thread, so an app opens ONE database connection at
+# start-up and uses it in every handler: no pool, no locks. The classic mistake with a
+# shared connection is a handler that writes and forgets to commit. The page looks fine,
+# the data is gone when the app stops, and meanwhile every other program that opens the
+# file gets "database is locked". `guard(app, db)` checks the connection after every
+# request: a transaction left open is rolled back and the visitor gets a 500 page that
+# says so, instead of a success page that lies.
+#
+# The database lives in your per-user data folder (~/.local/share/kali-guard/ on Linux)
+# unless KALI_GUARD_DB names another file.
+import html
+import os
+import sys
+
+# Let the example run from a checkout without installing kali.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from kali import Request, Response, serve_http  # noqa: E402
+from kali.sqlite import guard, open_database  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# open_database() sets the file up the way a personal tool should: WAL (another program can
+# read it while the app runs), synchronous=FULL (a saved write survives a crash or power
+# loss), foreign keys on, a 5 s busy timeout, rows you can index by column name, and the
+# schema in guard.sql applied on the very first run.
+db = open_database(os.environ.get("KALI_GUARD_DB") or None, app_name="kali-guard",
+                   schema=os.path.join(HERE, "guard.sql"))
+
+
+def home_page() -> list[object]:
+    """The task list, the journal, and the buttons that show the guard at work."""
+    tasks = db.execute("SELECT id, title FROM task ORDER BY id").fetchall()
+    notes = db.execute("SELECT text, created FROM note ORDER BY id DESC LIMIT 10").fetchall()
+    database_file = db.execute("PRAGMA database_list").fetchone()["file"]
+    return [
+        "<!DOCTYPE html><html lang='en'><meta charset='utf-8'><title>kali guard</title>",
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em}"
+        "form{margin:.5em 0}code{background:#eee;padding:0 .2em}</style>",
+        "<h1>Tasks</h1><ul>",
+        # Rows from open_database() are addressable by column name.
+        [["<li>", html.escape(task["title"]), "</li>"] for task in tasks],
+        "</ul>",
+        "<form method='post' action='/tasks'><input name='title' required placeholder='a task'> "
+        "<button>Add (commits)</button></form>",
+        "<form method='post' action='/tasks/forgetful'><input name='title' required placeholder='a task'> "
+        "<button>Add (forgets to commit)</button></form>",
+        "<h2>Journal</h2><p>This part runs in <em>per-request</em> mode: its handler never commits; "
+        "the guard commits when the response is a success and rolls back when it is an error.</p>",
+        "<form method='post' action='/journal'><input name='text' placeholder='a note (leave empty to see "
+        "the rollback)'> <button>Write</button></form><ul>",
+        [["<li>", html.escape(note["created"]), ": ", html.escape(note["text"]), "</li>"] for note in notes],
+        "</ul><p>The database is <code>", html.escape(database_file), "</code>. Another program can read "
+        "and write it while this app runs, e.g. <code>sqlite3 FILE \"INSERT INTO task (title) VALUES "
+        "('from a terminal')\"</code>.</p>",
+    ]
+
+
+def tasks(request: Request) -> object:
+    """The task list, guarded: each handler must end its own transactions."""
+    if request.path == "/" and request.method in ("GET", "HEAD"):
+        return home_page()
+    if request.path == "/tasks" and request.method == "POST":
+        # The right way: `with db:` opens a transaction (BEGIN IMMEDIATE) and commits it at the
+        # end of the block, or rolls it back if the block raises.
+        with db:
+            db.execute("INSERT INTO task (title) VALUES (?)", (request.POST["title"],))
+        return Response.redirect("/")
+    if request.path == "/tasks/forgetful" and request.method == "POST":
+        # The mistake: this INSERT opens a transaction that nothing commits. Without the guard
+        # the redirect below would look like success. With it, the INSERT is rolled back and
+        # the browser gets a 500 page naming this request.
+        db.execute("INSERT INTO task (title) VALUES (?)", (request.POST["title"],))
+        return Response.redirect("/")
+    return Response.generic(404, f"Nothing lives at {request.method} {request.path}.")
+
+
+def journal(request: Request) -> object:
+    """The journal, in per-request mode: no commit anywhere in this function."""
+    if request.method != "POST":
+        return Response.generic(405, "The journal only takes POSTs.", headers={"Allow": "POST"})
+    text = request.POST.get("text", "").strip()
+    # Written before it is checked, on purpose: the error below must undo it.
+    db.execute("INSERT INTO note (text) VALUES (?)", (text,))
+    if not text:
+        # Any status >= 400 (or an exception) makes the guard roll the request's transaction back.
+        return Response.generic(400, "A note needs some text; nothing was saved.")
+    return Response.redirect("/")
+
+
+# Two guards on the same connection: the plain one for the task list, and a transaction per
+# request for the journal. A guard is an ordinary wrapper, handler -> handler.
+guarded_tasks = guard(tasks, db)
+guarded_journal = guard(journal, db, per_request=True)
+
+
+def app(request: Request) -> object:
+    """Send /journal to the per-request handler and everything else to the task list."""
+    if request.path == "/journal":
+        return guarded_journal(request)
+    return guarded_tasks(request)
+
+
+if __name__ == "__main__":
+    serve_http(app)
