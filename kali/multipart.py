@@ -54,8 +54,13 @@ class UploadedFile:
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')
 
 
-def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
-    """Split `type/sub; a=1; b="x y"` into the main value and lower-cased parameters."""
+def parse_header_params(value: str, *, backslash_escapes: bool = True) -> tuple[str, dict[str, str]]:
+    """Split `type/sub; a=1; b="x y"` into the main value and lower-cased parameters.
+
+    Browsers do not backslash-escape multipart names and filenames (they write
+    `"` as %22), so form-data parsing passes backslash_escapes=False to keep a
+    Windows path's backslashes.
+    """
     semi = value.find(";")
     if semi < 0:
         return value.strip().lower(), {}
@@ -65,7 +70,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         key = m.group(1).lower()
         raw = (m.group(2) or "").strip()
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1]) if backslash_escapes else raw[1:-1]
         params[key] = raw
     return main, params
 
@@ -118,7 +123,8 @@ def parse_multipart(fp: BinaryIO, boundary: str, *, max_field_size: int = 1 << 2
         if len(fields) + len(files) >= max_parts:
             raise HTTPError(413, f"The form has more than {max_parts} parts.")
         headers = reader.read_part_headers()
-        disposition, params = parse_header_params(headers.get("content-disposition") or "")
+        disposition, params = parse_header_params(headers.get("content-disposition") or "",
+                                                  backslash_escapes=False)
         if disposition != "form-data" or "name" not in params:
             raise HTTPError(400, "A multipart part has no form-data Content-Disposition name.")
         name = _unescape_form_name(params["name"])
