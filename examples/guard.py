@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from kali import Request, Response, serve_http  # noqa: E402
+from kali.routing import Router  # noqa: E402
 from kali.sqlite import guard, open_database  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,29 +61,37 @@ def home_page() -> list[object]:
     ]
 
 
-def tasks(request: Request) -> object:
-    """The task list, guarded: each handler must end its own transactions."""
-    if request.path == "/" and request.method in ("GET", "HEAD"):
-        return home_page()
-    if request.path == "/tasks" and request.method == "POST":
-        # The right way: `with db:` opens a transaction (BEGIN IMMEDIATE) and commits it at the
-        # end of the block, or rolls it back if the block raises.
-        with db:
-            db.execute("INSERT INTO task (title) VALUES (?)", (request.POST["title"],))
-        return Response.redirect("/")
-    if request.path == "/tasks/forgetful" and request.method == "POST":
-        # The mistake: this INSERT opens a transaction that nothing commits. Without the guard
-        # the redirect below would look like success. With it, the INSERT is rolled back and
-        # the browser gets a 500 page naming this request.
+# The app is a Router; the whole of it is guarded below, in serve_http(guard(app, db)).
+app = Router()
+
+
+@app.function("/")
+def home() -> object:
+    """The home page only reads, so it needs no transaction at all."""
+    return home_page()
+
+
+@app.function("/tasks", methods="POST")
+def add_task(request: Request) -> object:
+    """The right way: `with db:` opens a transaction (BEGIN IMMEDIATE) and commits it at the end."""
+    with db:
         db.execute("INSERT INTO task (title) VALUES (?)", (request.POST["title"],))
-        return Response.redirect("/")
-    return Response.generic(404, f"Nothing lives at {request.method} {request.path}.")
+        # Had anything in this block raised, the block would have rolled back instead.
+    return Response.redirect("/")
 
 
-def journal(request: Request) -> object:
-    """The journal, in per-request mode: no commit anywhere in this function."""
-    if request.method != "POST":
-        return Response.generic(405, "The journal only takes POSTs.", headers={"Allow": "POST"})
+@app.function("/tasks/forgetful", methods="POST")
+def add_task_forgetfully(request: Request) -> object:
+    """The mistake: this INSERT opens a transaction that nothing commits."""
+    db.execute("INSERT INTO task (title) VALUES (?)", (request.POST["title"],))
+    # Without the guard, this redirect would look like success and the task would vanish
+    # later. With it, the INSERT is rolled back and the browser gets a 500 page naming
+    # this request.
+    return Response.redirect("/")
+
+
+def write_note(request: Request) -> object:
+    """The journal, in per-request mode: there is no commit anywhere in this function."""
     text = request.POST.get("text", "").strip()
     # Written before it is checked, on purpose: the error below must undo it.
     db.execute("INSERT INTO note (text) VALUES (?)", (text,))
@@ -92,18 +101,11 @@ def journal(request: Request) -> object:
     return Response.redirect("/")
 
 
-# Two guards on the same connection: the plain one for the task list, and a transaction per
-# request for the journal. A guard is an ordinary wrapper, handler -> handler.
-guarded_tasks = guard(tasks, db)
-guarded_journal = guard(journal, db, per_request=True)
-
-
-def app(request: Request) -> object:
-    """Send /journal to the per-request handler and everything else to the task list."""
-    if request.path == "/journal":
-        return guarded_journal(request)
-    return guarded_tasks(request)
+# A guard is an ordinary wrapper, handler -> handler, so guards nest: this one gives each
+# journal request its own transaction, committed when the response is a success. The outer
+# guard around the whole app then finds nothing left open.
+app.delegate("/journal", guard(write_note, db, per_request=True), methods="POST")
 
 
 if __name__ == "__main__":
-    serve_http(app)
+    serve_http(guard(app, db))

@@ -8,7 +8,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-from kali import Response, serve_http  # noqa: E402
+from kali import Request, Response, serve_http  # noqa: E402
 from kali.sqlite import guard, open_database  # noqa: E402
 
 STYLE = os.environ.get("WRITER_STYLE", "with")
@@ -25,7 +25,7 @@ def store(token: str, children: int, payload: bytes) -> None:
                    (cursor.lastrowid, seq, payload))
 
 
-def app(request):
+def app(request: Request) -> Response:
     if request.path == "/write" and request.method == "POST":
         token = request.GET["token"]
         children = int(request.GET["children"])
@@ -40,7 +40,7 @@ def app(request):
         return Response.plain_text(f"ok {token}\n")
     if request.path == "/count":
         # A fresh read on every request: kali must see what other processes wrote in between.
-        return {"parents": db.execute("SELECT count(*) FROM parent").fetchone()[0]}
+        return Response.json({"parents": db.execute("SELECT count(*) FROM parent").fetchone()[0]})
     return Response.generic(404, f"Nothing lives at {request.path}.")
 
 
