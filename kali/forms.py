@@ -586,12 +586,20 @@ class Formlet:
     ``self.request`` is the current request while these run.
     """
 
-    #: Refuse cross-site POSTs and require the form's CSRF token; turn off only for e.g. an API with its own auth.
+    #: Refuse cross-site POSTs and require the form's CSRF token; turn off only for e.g. an API with its own
+    #: auth (the class is then marked like `kali.security.allow_cross_site_requests` marks a handler).
     csrf_protect: bool = True
     #: The page title and heading of the default layout.
     title: str = "Form"
     #: The submit button's text in the default layout.
     submit_label: str = "Save"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The same opt-out mark as kali.security.allow_cross_site_requests, so a router or the
+        # security wrapper that looks at the servlet class lets its cross-site requests through too.
+        if not cls.csrf_protect:
+            cls.kali_allow_cross_site = True  # type: ignore[attr-defined]
 
     def __init__(self, elements: Mapping[str, Element]) -> None:
         for name, element in elements.items():

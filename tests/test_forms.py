@@ -834,3 +834,63 @@ def test_add_csrf_tokens_resolves_relative_actions() -> None:
     assert csrf_input("/contacts/delete") in out
     assert csrf_input("/a b") in out
     assert out.count(CSRF_FIELD) == 2
+
+
+def test_opting_out_marks_the_class_like_allow_cross_site_requests() -> None:
+    from kali.security import _is_marked
+
+    class Api(Simple):
+        csrf_protect = False
+
+    assert _is_marked(Api)
+    assert not _is_marked(Simple)
+
+
+# -- through the real Router and the security wrapper ------------------------------------------------
+
+def routed_app(db: sqlite3.Connection) -> Any:
+    from kali.routing import Router
+
+    app = Router()
+
+    @app.servlet("/contact/*")
+    class RoutedContact(EditContact):
+        def __init__(self, contact_id: int) -> None:
+            super().__init__(db, contact_id)
+
+    return app
+
+
+def test_formlet_through_the_router() -> None:
+    db = make_db()
+    client = Client(routed_app(db))
+    r = client.get("/contact/2")
+    assert r.status == 200
+    assert Page(r.text).one("input", name="name")["value"] == "Bob"
+    assert client.head("/contact/2").status == 200
+    token = token_of(r.text)
+    bad_post = client.post("/contact/2", data={**GOOD, "age": "old", CSRF_FIELD: token})
+    assert bad_post.status == 422
+    assert Page(bad_post.text).one("input", name="age")["value"] == "old"
+    good_post = client.post("/contact/2", data={**GOOD, "email": "bob@example.org", CSRF_FIELD: token},
+                            follow_redirects=True)
+    assert good_post.status == 200
+    assert good_post.history[0].location == "/contact/2"
+    assert Page(good_post.text).one("input", name="name")["value"] == "Ann Smith"
+    assert client.post("/contact/1", data={**GOOD, CSRF_FIELD: token}).status == 403, "token is per path"
+    assert client.get("/contact/99").status == 404
+
+
+def test_formlet_behind_the_security_wrapper() -> None:
+    from kali.security import secure
+
+    db = make_db()
+    client = Client(secure(routed_app(db)))
+    token = token_of(client.get("/contact/1").text)
+    same = client.post("/contact/1", data={**GOOD, CSRF_FIELD: token},
+                       headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1:8080"})
+    assert same.status == 303
+    forged = client.post("/contact/1", data={**GOOD, "name": "Mallory", CSRF_FIELD: token},
+                         headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+    assert forged.status == 403
+    assert db.execute("select name from contact where id=1").fetchone()[0] == "Ann Smith"
