@@ -20,6 +20,13 @@ _EXPORTS: dict[str, str] = {
     "Pause": "response",
     "HTTPError": "http",
     "Headers": "http",
+    "Template": "templates",
+    "TemplateLoop": "templates",
+    "TemplateFolder": "templates",
+    "TemplateError": "templates",
+    "TemplateRuntimeError": "templates",
+    "escape": "templates",
+    "register_formatter": "templates",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from .request import FormBag, Request
     from .response import Pause, Response
     from .server import Server, serve_http
+    from .templates import (Template, TemplateError, TemplateFolder, TemplateLoop, TemplateRuntimeError,
+                            escape, register_formatter)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,358 @@
+"""The serve_http loop over real sockets: responses, timeouts, slow and silent clients, shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from kali.http import HTTPError
+from kali.response import FileBody, Pause, Response
+from support import ROOT, get, parse_response, raw_request, running_server, stop_process, wait_for_url
+
+
+def app(request: Any) -> Any:
+    path = request.path
+    if path == "/":
+        return ["<p>", "Hello", b" bytes ", 42, " ", 1.5, None, ("<", [">"]), "</p>"]
+    if path == "/json":
+        return {"a": [1, 2], "é": "ü"}
+    if path == "/tuple":
+        return "made", 201, {"X-Extra": "yes"}
+    if path == "/none":
+        return None
+    if path == "/text":
+        return Response.plain_text("plain")
+    if path == "/raise":
+        raise ValueError("<script>alert(1)</script>")
+    if path == "/http-error":
+        raise HTTPError(409, "Conflict <b>here</b>")
+    if path == "/bad-header":
+        return Response("x", headers={"X-Evil": "a\r\nSet-Cookie: x=1"})
+    if path == "/bad-iolist":
+        return ["fine", {"not": "allowed"}]
+    if path == "/big":
+        return ["x" * 1000] * 10_000
+    if path == "/echo":
+        digest = hashlib.sha256()
+        f = request.body_file
+        size = 0
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            size += len(block)
+            digest.update(block)
+        return {"size": size, "sha256": digest.hexdigest(), "on_disk": not isinstance(request._body, bytes)}
+    if path == "/stream":
+        def pieces() -> Any:
+            for i in range(3):
+                yield f"piece {i}\n"
+                yield Pause(0.05)
+        return Response.stream(pieces())
+    if path == "/file":
+        return Response.file(__file__)
+    return Response.generic(404, f"nothing at {path}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with running_server(app, timeout=0.5, request_timeout=2.0) as srv:
+        yield srv
+
+
+def test_hello_response_shape(server: Any) -> None:
+    raw = raw_request(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.0 200 OK\r\n")
+    status, headers, body = parse_response(raw)
+    assert body == b"<p>Hello bytes 42 1.5<></p>"
+    assert headers["content-length"] == str(len(body))
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["server"].startswith("kali/")
+    assert headers["date"].endswith(" GMT") and len(headers["date"]) == 29
+
+
+def test_handler_results(server: Any) -> None:
+    status, headers, body = get(server.port, "/json")
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert json.loads(body) == {"a": [1, 2], "é": "ü"}
+    status, headers, body = get(server.port, "/tuple")
+    assert (status, headers["x-extra"], body) == (201, "yes", b"made")
+    status, headers, body = get(server.port, "/none")
+    assert (status, body) == (204, b"")
+    assert "content-length" not in headers and "content-type" not in headers
+    status, headers, body = get(server.port, "/text")
+    assert headers["content-type"] == "text/plain; charset=utf-8" and body == b"plain"
+
+
+def test_head_has_headers_only(server: Any) -> None:
+    raw = raw_request(server.port, b"HEAD /big HTTP/1.0\r\n\r\n")
+    status, headers, body = parse_response(raw)
+    assert status == 200 and body == b""
+    assert headers["content-length"] == "10000000"
+    raw = raw_request(server.port, b"HEAD /file HTTP/1.0\r\n\r\n")
+    status, headers, body = parse_response(raw)
+    assert body == b"" and int(headers["content-length"]) == os.path.getsize(__file__)
+
+
+def test_exception_gives_escaped_500_and_the_loop_goes_on(server: Any, caplog: Any) -> None:
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        status, _, body = get(server.port, "/raise")
+    assert status == 500
+    assert b"ValueError" in body and b"Traceback" in body
+    assert b"<script>" not in body and b"&lt;script&gt;" in body
+    assert any("GET /raise" in r.getMessage() for r in caplog.records)
+    assert get(server.port, "/")[0] == 200
+
+
+def test_http_error_and_unsendable_responses(server: Any) -> None:
+    status, _, body = get(server.port, "/http-error")
+    assert status == 409 and b"Conflict &lt;b&gt;here&lt;/b&gt;" in body
+    status, headers, body = get(server.port, "/bad-header")
+    assert status == 500 and "set-cookie" not in headers and b"line break" in body
+    status, _, body = get(server.port, "/bad-iolist")
+    assert status == 500 and b"dict" in body
+
+
+def test_large_iolist_is_sent_completely(server: Any) -> None:
+    status, headers, body = get(server.port, "/big", timeout=10)
+    assert status == 200 and len(body) == 10_000_000 and headers["content-length"] == "10000000"
+
+
+def test_file_and_stream_bodies(server: Any) -> None:
+    status, _, body = get(server.port, "/file")
+    with open(__file__, "rb") as f:
+        assert body == f.read()
+    status, headers, body = get(server.port, "/stream")
+    assert body == b"piece 0\npiece 1\npiece 2\n"
+    assert "content-length" not in headers
+
+
+def test_access_log_line(server: Any, caplog: Any) -> None:
+    with caplog.at_level(logging.INFO, logger="kali"):
+        get(server.port, "/json?q=1")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not any("/json?q=1" in r.getMessage() for r in caplog.records):
+            time.sleep(0.01)
+    line = next(r.getMessage() for r in caplog.records if "/json?q=1" in r.getMessage())
+    method, target, status, size, ms = line.split()
+    assert (method, target, status) == ("GET", "/json?q=1", "200")
+    assert int(size) > 0 and ms.endswith("ms") and float(ms[:-2]) >= 0
+
+
+def test_silent_preconnect_does_not_delay_a_real_request(server: Any) -> None:
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert get(server.port, "/")[0] == 200
+        assert time.monotonic() - started < 0.3
+        # The silent socket is closed without a reply after the first-packet timeout (0.5 s).
+        silent.settimeout(3)
+        t0 = time.monotonic()
+        assert silent.recv(100) == b""
+        assert 0.3 < time.monotonic() - t0 < 2.0
+    finally:
+        silent.close()
+
+
+def test_slow_client_does_not_delay_others(server: Any) -> None:
+    request = b"GET /json HTTP/1.0\r\nX-Slow: " + b"s" * 20 + b"\r\n\r\n"
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    latencies = []
+    try:
+        for i, byte in enumerate(request):
+            slow.send(bytes([byte]))
+            if i % 5 == 0:
+                t0 = time.monotonic()
+                assert get(server.port, "/")[0] == 200
+                latencies.append(time.monotonic() - t0)
+            time.sleep(0.01)
+        reply = b""
+        while chunk := slow.recv(65536):
+            reply += chunk
+    finally:
+        slow.close()
+    assert parse_response(reply)[0] == 200
+    assert max(latencies) < 0.25, latencies
+
+
+def test_client_that_stops_reading_does_not_stall_others(server: Any) -> None:
+    stuck = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        stuck.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+        time.sleep(0.2)     # the server fills the socket buffers and must move on
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert get(server.port, "/")[0] == 200
+        assert time.monotonic() - t0 < 1.0
+        received = 0
+        while chunk := stuck.recv(1 << 20):
+            received += len(chunk)
+        assert received > 10_000_000
+    finally:
+        stuck.close()
+
+
+def test_100_continue(server: Any) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status, _, body = parse_response(reply)
+    assert status == 200 and json.loads(body)["size"] == 5
+
+
+def test_chunked_upload_and_spooling(server: Any) -> None:
+    payload = os.urandom(3 << 20)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 65536]), payload[i:i + 65536])
+                      for i in range(0, len(payload), 65536))
+    raw = raw_request(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      + chunks + b"0\r\n\r\n", timeout=10)
+    result = json.loads(parse_response(raw)[2])
+    assert result == {"size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(), "on_disk": True}
+    small = raw_request(server.port, b"POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc")
+    assert json.loads(parse_response(small)[2])["on_disk"] is False
+
+
+def test_oversized_body_gets_413_not_a_reset() -> None:
+    with running_server(app, max_body_size=1000) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            sock.sendall(b"POST /echo HTTP/1.0\r\nContent-Length: 5000000\r\n\r\n")
+            try:
+                sock.sendall(b"x" * 200_000)     # the client keeps sending after the 413
+            except OSError:
+                pass
+            reply = b""
+            try:
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            except ConnectionResetError:
+                pass
+        assert parse_response(reply)[0] == 413
+
+
+def test_shut_down_response_ends_the_server() -> None:
+    def handler(request: Any) -> Any:
+        return Response("bye", shut_down=True) if request.path == "/quit" else "hi"
+    from kali.server import Server
+    server = Server(handler, port=0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert get(server.port, "/")[2] == b"hi"
+    assert get(server.port, "/quit")[2] == b"bye"
+    thread.join(5)
+    assert not thread.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from kali import serve_http, Response
+def handler(request):
+    if request.path == "/big":
+        return ["y" * 1000] * 20000
+    return "ok"
+serve_http(handler, start=None)
+"""
+
+
+def start_script(tmp_path: Any, source: str, **env: str) -> subprocess.Popen[str]:
+    script = tmp_path / "app.py"
+    script.write_text(source.format(root=str(ROOT)))
+    return subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, KALI_PORT="0", **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_finishes_the_response_in_flight(tmp_path: Any) -> None:
+    proc = start_script(tmp_path, SCRIPT)
+    try:
+        url = wait_for_url(proc)
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            time.sleep(0.3)               # the response is now partly sent, partly waiting
+            proc.send_signal(signal.SIGTERM)
+            received = b""
+            while chunk := sock.recv(1 << 20):
+                received += chunk
+        status, headers, body = parse_response(received)
+        assert status == 200 and len(body) == 20_000_000
+        assert proc.wait(10) == 0
+        assert "finishing responses in flight" in proc.stderr.read()
+    finally:
+        stop_process(proc)
+
+
+def test_serve_http_prints_its_url_and_honours_the_environment(tmp_path: Any) -> None:
+    proc = start_script(tmp_path, SCRIPT, KALI_NO_BROWSER="1")
+    try:
+        url = wait_for_url(proc)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        assert port != 8080 and get(port, "/")[2] == b"ok"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc to read peak memory")
+def test_one_gib_chunked_upload_with_flat_memory(tmp_path: Any) -> None:
+    source = """
+import sys, hashlib
+sys.path.insert(0, {root!r})
+from kali import serve_http
+def handler(request):
+    digest = hashlib.sha256()
+    f = request.body_file
+    size = 0
+    while block := f.read(1 << 20):
+        size += len(block)
+        digest.update(block)
+    peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
+    return {{"size": size, "sha256": digest.hexdigest(), "peak_kib": int(peak)}}
+serve_http(handler, start=None, access_log=False)
+"""
+    proc = start_script(tmp_path, source, KALI_NO_BROWSER="1")
+    try:
+        url = wait_for_url(proc)
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        block = os.urandom(1 << 20)
+        digest = hashlib.sha256()
+        total = 1 << 30
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n\r\n" % port)
+            frame = b"%x\r\n" % len(block)
+            for _ in range(total // len(block)):
+                sock.sendall(frame)
+                sock.sendall(block)
+                sock.sendall(b"\r\n")
+                digest.update(block)
+            sock.sendall(b"0\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.0 200"), reply[:600]
+        result = json.loads(parse_response(reply)[2])
+        assert result["size"] == total and result["sha256"] == digest.hexdigest()
+        # Python itself takes ~10-20 MiB; the gigabyte went to a temporary file, not memory.
+        assert result["peak_kib"] < 80 * 1024, result
+    finally:
+        stop_process(proc)
