@@ -598,8 +598,7 @@ class Formlet:
         super().__init_subclass__(**kwargs)
         # The same opt-out mark as kali.security.allow_cross_site_requests, so a router or the
         # security wrapper that looks at the servlet class lets its cross-site requests through too.
-        if not cls.csrf_protect:
-            cls.kali_allow_cross_site = True  # type: ignore[attr-defined]
+        cls.kali_allow_cross_site = not cls.csrf_protect  # type: ignore[attr-defined]
 
     def __init__(self, elements: Mapping[str, Element]) -> None:
         for name, element in elements.items():

@@ -894,3 +894,38 @@ def test_formlet_behind_the_security_wrapper() -> None:
                          headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
     assert forged.status == 403
     assert db.execute("select name from contact where id=1").fetchone()[0] == "Ann Smith"
+
+
+def test_display_with_a_kali_template() -> None:
+    from kali.templates import Template
+
+    page = Template('<h1>{title}</h1><form method="post">'
+                    '<!--{if errors._form}--><p role="alert">{errors._form}</p><!--{end}-->'
+                    '<label>Title {.fields.title}</label><label>Qty {.fields.qty}</label>{.fields.ref}'
+                    '<button>Save</button></form>')
+
+    class Templated(Simple):
+        def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+            return page(title="Item <1>", fields=fields, errors=errors)
+
+    r = post(Templated(SaveError("Out of stock & gone.")), {"title": "Hat & co", "qty": "2"})
+    assert r.status == 422
+    shown = Page(r.text)
+    assert shown.one("input", name="title")["value"] == "Hat & co"
+    assert shown.text_of("p", role="alert") == "Out of stock & gone."
+    assert "<h1>Item &lt;1&gt;</h1>" in r.text
+    assert shown.one("input", name=CSRF_FIELD)["value"] == csrf_token("/item")
+
+
+def test_protection_can_be_turned_back_on_in_a_subclass() -> None:
+    from kali.security import _is_marked
+
+    class Api(Simple):
+        csrf_protect = False
+
+    class Strict(Api):
+        csrf_protect = True
+
+    assert _is_marked(Api) and not _is_marked(Strict)
+    r = post(Strict(Response.redirect("/ok")), {"title": "Hat", "qty": "1"}, token=False)
+    assert r.status == 403
