@@ -558,6 +558,8 @@ class Server:
                     conn.file_fd = f.fileno() if _HAS_SENDFILE and self.ssl_context is None else -1
                 except (OSError, ValueError):
                     conn.file_fd = -1       # not a real file (e.g. BytesIO): copy through memory
+            elif content.file is not None:
+                content.file.close()        # HEAD or an empty body: the handler's open file is never read
         elif isinstance(content, Stream):
             if is_head:
                 content.close()

@@ -192,6 +192,8 @@ class Client:
         if request.method == "HEAD":
             if isinstance(content, Stream):
                 content.close()
+            elif isinstance(content, FileBody) and content.file is not None:
+                content.file.close()
             body = b""
         elif isinstance(content, FileBody):
             f = content.open()
