@@ -481,3 +481,25 @@ def test_a_1_gib_file_goes_out_with_flat_server_memory(tmp_path: Path) -> None:
         assert after - before < 32 * 1024, (before, after)
     finally:
         stop_process(proc)
+
+
+def test_an_open_file_body_is_closed_when_head_or_empty(tmp_path: Path) -> None:
+    from kali.response import FileBody, Response
+    (tmp_path / "f.bin").write_bytes(b"abc")
+    (tmp_path / "empty.bin").write_bytes(b"")
+    opened = []
+
+    def handler(request):
+        f = open(tmp_path / request.path.lstrip("/"), "rb")
+        opened.append(f)
+        return Response(FileBody(file=f))
+
+    with running_server(handler) as server:
+        for method, path in (("HEAD", "/f.bin"), ("GET", "/empty.bin"), ("GET", "/f.bin")):
+            raw = raw_request(server.port, f"{method} {path} HTTP/1.0\r\n\r\n".encode(), timeout=5)
+            assert parse_response(raw)[0] == 200
+    assert [f.closed for f in opened] == [True, True, True]
+    opened.clear()
+    client = Client(handler)
+    assert client.head("/f.bin").headers["content-length"] == "3"
+    assert opened[0].closed
