@@ -174,7 +174,30 @@ class _Param:
 def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
     if param.name == "request":
         return True
+    if isinstance(annotation, str):     # unresolved, e.g. a name imported only for type checkers
+        return annotation == "Request" or annotation.endswith(".Request")
     return isinstance(annotation, type) and issubclass(annotation, Request)
+
+
+def _annotation_namespace(target: Any) -> dict[str, Any]:
+    function = target.__init__ if isinstance(target, type) else target
+    function = inspect.unwrap(function)
+    namespace = getattr(function, "__globals__", None)
+    if namespace is None:
+        import sys
+        module = sys.modules.get(getattr(target, "__module__", ""), None)
+        namespace = vars(module) if module is not None else {}
+    return namespace
+
+
+def _resolve_annotation(annotation: Any, namespace: dict[str, Any]) -> Any:
+    """The object a string annotation (from `from __future__ import annotations`) names, else the string."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, namespace)  # noqa: S307 - the application's own annotation text
+    except Exception:
+        return annotation
 
 
 class _CallPlan:
@@ -189,11 +212,12 @@ class _CallPlan:
         self.describe = _describe(target)
         where = f"route {path!r} ({self.describe})"
         try:
-            signature = inspect.signature(target, eval_str=True)
-        except NameError as exc:
-            raise RouteError(f"{where}: an annotation names something undefined: {exc}") from None
+            # Not eval_str=True: an unresolvable annotation routing never uses (the return type,
+            # the request's) must not stop a route from being published.
+            signature = inspect.signature(target)
         except (TypeError, ValueError) as exc:
             raise RouteError(f"{where}: cannot read the signature: {exc}") from None
+        namespace = _annotation_namespace(target)
         params = list(signature.parameters.values())
         if skip_self and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD) \
                 and params[0].name == "self":
@@ -208,7 +232,7 @@ class _CallPlan:
         left = wildcards
         positional_done = False
         for param in params:
-            annotation = param.annotation
+            annotation = _resolve_annotation(param.annotation, namespace)
             pwhere = f"{where}, parameter {param.name!r}"
             kind = param.kind
             if kind is param.VAR_POSITIONAL:
@@ -707,7 +731,10 @@ class Router:
             return _bad_request("The request target is not a path.")
         if _needs_normalising(raw):
             return _normalise_redirect(request, normal_path(raw))
-        segments = request.rest_segments
+        segments = request.__dict__.get("rest_segments")
+        if segments is None:
+            # At the top: without '%' the decoded segments are the raw ones (skips a decode per segment).
+            segments = raw.split("/")[1:] if "%" not in raw else request.segments
         wild: list[str] = []
         refused: list[_Table] = []
         found = _find(self._root, segments, 0, len(segments), wild, request.method, refused)

@@ -656,6 +656,25 @@ def test_registration_error_for_unresolvable_annotation() -> None:
         app.function("/u/*")(namespace["f"])
 
 
+def test_annotations_routing_does_not_need_may_be_unresolvable() -> None:
+    # This module uses `from __future__ import annotations`: every annotation is a string.
+    from kali.response import Response as LocalResponse
+    app = Router()
+
+    @app.function("/r/*")
+    def handler(n: int, request: "UndefinedRequestAlias") -> LocalResponse:  # noqa: F821
+        return LocalResponse.plain_text(str(n + 1))
+
+    @app.function("/t/*")
+    def typed(n: int, req: "kali.request.Request") -> LocalResponse:  # noqa: F821
+        return LocalResponse.plain_text(req.path)
+
+    client = Client(app)
+    assert client.get("/r/1").text == "2"
+    assert client.get("/t/1").text == "/t/1"
+    assert client.get("/r/x").status == 404
+
+
 def test_registration_errors_inside_a_servlet_constructor() -> None:
     app = Router()
 
