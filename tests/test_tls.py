@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,8 +19,8 @@ from typing import Any, Iterator
 import pytest
 
 from kali.response import Pause, Response
-from kali.security import secure
-from support import parse_response, running_server
+from kali.security import TOKEN_PARAMETER, secure
+from support import ROOT, parse_response, running_server, stop_process, wait_for_url
 
 # -- a self-signed certificate for 127.0.0.1, made by the test ------------------------------
 
@@ -333,3 +334,51 @@ def test_plain_http_on_the_https_port_is_dropped_and_serving_goes_on(tls: TLS) -
                 pass
             assert b"HTTP/1.0 200" not in received     # no plaintext answer from a TLS port
         assert https_get(server.port, tls, "/hello")[0] == 200
+
+
+def test_a_refused_upload_gets_its_413_over_tls(tls: TLS) -> None:
+    # The server answers before reading the body, then half-closes: that path must work on TLS too.
+    with running_server(app, ssl_context=tls.server, max_body_size=1000) as server:
+        raw = (f"POST /echo HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+               f"Content-Length: 200000\r\n\r\n").encode("ascii") + b"x" * 50_000
+        status, _, body = parse_response(https_request(server.port, tls, raw))
+        assert status == 413 and b"413" in body
+        assert https_get(server.port, tls, "/hello")[0] == 200
+
+
+SERVE_SCRIPT = """
+import ssl, sys
+sys.path.insert(0, {root!r})
+from kali import serve_http
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain({cert!r}, {key!r})
+serve_http(lambda request: "private and encrypted", start=None, ssl_context=context, private=True)
+"""
+
+
+def test_serve_http_with_tls_and_a_launch_token(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, "python")
+    local = TLS(cert, key)
+    script = tmp_path / "app.py"
+    script.write_text(SERVE_SCRIPT.format(root=str(ROOT), cert=str(cert), key=str(key)))
+    env = dict(os.environ, KALI_PORT="0", KALI_NO_BROWSER="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = wait_for_url(proc)
+        assert url.startswith("https://127.0.0.1:")
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert proc.stdout is not None
+        link = proc.stdout.readline().strip()         # the line right after "kali: serving"
+        assert link.startswith(f"kali: private app: open {url}?{TOKEN_PARAMETER}=")
+        target = link.split(url, 1)[1]
+        assert https_get(port, local, "/")[0] == 403
+        status, headers, _ = https_get(port, local, "/" + target)
+        assert status == 303 and headers["location"] == "/"
+        cookie = headers["set-cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        raw = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie.split(';')[0]}\r\n\r\n").encode()
+        status, _, body = parse_response(https_request(port, local, raw))
+        assert status == 200 and body == b"private and encrypted"
+    finally:
+        stop_process(proc)

@@ -1,0 +1,631 @@
+"""Localhost security: Host allow-list, cross-site refusal, launch token, headers, error pages, binding."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kali.http import HTTPError
+from kali.request import Request
+from kali.response import Response
+from kali.security import (
+    DEFAULT_SECURITY_HEADERS, TOKEN_PARAMETER, allow_cross_site_requests, cross_site_reason,
+    is_loopback_address, secure,
+)
+from kali.server import serve_http
+from kali.testing import Client
+from support import ROOT, parse_response, raw_request, running_server, stop_process, wait_for_url
+
+calls: list[str] = []
+
+
+def app(request: Any) -> Any:
+    calls.append(f"{request.method} {request.path}")
+    path = request.path
+    if path == "/boom":
+        raise RuntimeError("secret <detail>")
+    if path == "/missing":
+        raise HTTPError(404, "no such <thing>")
+    if path == "/framed":
+        return Response("ok", headers={"X-Frame-Options": "SAMEORIGIN"})
+    if path == "/no-frame-header":
+        return Response("ok", headers={"X-Frame-Options": ""})
+    if path == "/go":
+        return Response.redirect("/")
+    return f"{request.method} {path} ok"
+
+
+@pytest.fixture(autouse=True)
+def clear_calls() -> None:
+    calls.clear()
+
+
+def client(handler: Any = None, **options: Any) -> Client:
+    host = options.pop("host", "127.0.0.1:8080")
+    scheme = options.pop("scheme", "http")
+    return Client(secure(handler or app, **options), host=host, scheme=scheme)
+
+
+# -- Host allow-list -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "LocalHost:8080"])
+def test_this_servers_own_names_are_accepted(host: str) -> None:
+    response = client().get("/", headers={"Host": host})
+    assert response.status == 200 and response.text == "GET / ok"
+
+
+@pytest.mark.parametrize("host", [
+    "attacker.example:8080",         # DNS rebinding: the attacker's name, resolved to 127.0.0.1
+    "localhost.evil.com:8080",       # look-alikes
+    "127.0.0.1.nip.io:8080",
+    "evil-localhost:8080",
+    "localhost:8081",                # the right name on another port
+    "localhost",                     # no port, but the server is not on port 80
+    "127.0.0.1:80",
+    "localhost:8080.evil.com",
+    "localhost.:8080",
+    "[::2]:8080",
+])
+def test_other_host_names_are_refused_with_421(host: str) -> None:
+    response = client().get("/", headers={"Host": host})
+    assert response.status == 421
+    assert "allowed_hosts=" in response.text and "DNS-rebinding" in response.text
+    assert calls == []                                      # the app never ran
+
+
+def test_the_421_page_escapes_the_host_it_names() -> None:
+    response = client().get("/", headers={"Host": "<script>alert(1)</script>:8080"})
+    assert response.status == 421
+    assert "<script>" not in response.text and "&lt;script&gt;alert(1)&lt;/script&gt;:8080" in response.text
+
+
+def test_the_port_is_the_one_the_server_is_bound_to() -> None:
+    on_9999 = client(host="127.0.0.1:9999")
+    assert on_9999.get("/", headers={"Host": "localhost:9999"}).status == 200
+    assert on_9999.get("/", headers={"Host": "localhost:8080"}).status == 421
+
+
+def test_names_without_a_port_are_accepted_on_the_default_port_only() -> None:
+    assert client(host="127.0.0.1:80").get("/", headers={"Host": "localhost"}).status == 200
+    assert client(host="127.0.0.1:80").get("/", headers={"Host": "[::1]"}).status == 200
+    https = client(host="127.0.0.1:443", scheme="https")
+    assert https.get("/", headers={"Host": "127.0.0.1"}).status == 200
+    assert client(host="127.0.0.1:443").get("/", headers={"Host": "127.0.0.1"}).status == 421
+
+
+def test_names_the_app_adds() -> None:
+    c = client(allowed_hosts=["MyBox.local", "proxy.example:8443", "[fe80::1]", "fe80::2", "gateway.example:80"])
+    for host in ("mybox.local:8080", "proxy.example:8443", "[fe80::1]:8080", "[fe80::2]:8080",
+                 "gateway.example", "gateway.example:80", "localhost:8080"):
+        assert c.get("/", headers={"Host": host}).status == 200, host
+    for host in ("mybox.local:9000", "mybox.local", "proxy.example:8080", "sub.mybox.local:8080",
+                 "gateway.example:8080"):
+        assert c.get("/", headers={"Host": host}).status == 421, host
+
+
+def test_a_star_accepts_any_host() -> None:
+    assert client(allowed_hosts=["*"]).get("/", headers={"Host": "anything.example"}).status == 200
+
+
+@pytest.mark.parametrize("entry", ["http://mybox.local", "mybox.local/", "mybox.local:abc", "mybox:0",
+                                   "", "  ", "[::1", "[::1]x", "user@mybox"])
+def test_bad_allowed_hosts_entries_are_named(entry: str) -> None:
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        secure(app, allowed_hosts=[entry])
+
+
+def test_a_request_without_host_is_not_a_browser_and_passes() -> None:
+    # Browsers always send Host; an HTTP/1.0 script on this machine may not.
+    response = client().send_raw(b"GET / HTTP/1.0\r\n\r\n")
+    assert response.status == 200
+
+
+def test_rebinding_is_refused_on_a_live_server() -> None:
+    with running_server(secure(app)) as server:
+        port = server.port
+        status, headers, body = parse_response(raw_request(
+            port, f"GET / HTTP/1.1\r\nHost: rebind.attacker.example:{port}\r\n\r\n".encode()))
+        assert status == 421 and b"rebind.attacker.example" in body
+        assert headers["x-content-type-options"] == "nosniff"
+        status, _, body = parse_response(raw_request(
+            port, f"GET / HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode()))
+        assert status == 200 and body == b"GET / ok"
+
+
+# -- cross-site requests -----------------------------------------------------------------------
+
+OURS = "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_cross_site_unsafe_requests_are_refused(method: str) -> None:
+    response = client().request(method, "/notes", body=b"x",
+                                headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+    assert response.status == 403
+    assert "another site" in response.text and "allow_cross_site" in response.text
+    assert calls == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "cross-site", "Origin": OURS},           # the browser's word wins
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:9999"},   # another local app
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example"},                          # no Sec-Fetch-Site: Origin decides
+    {"Origin": "http://127.0.0.1:9999"},
+    {"Origin": "http://localhost:8080"},                         # another origin, though the same machine
+    {"Origin": "https://127.0.0.1:8080"},
+    {"Origin": "http://127.0.0.1:8080.evil.example"},
+    {"Origin": "null"},                                          # sandboxed frame, file://, redirect
+    {"Sec-Fetch-Site": "same-origin", "Origin": "null"},
+    {"Referer": "https://evil.example/page"},                    # neither: the Referer decides
+    {"Referer": "http://127.0.0.1:8080.evil.example/"},
+    {"Referer": "not a url"},
+])
+def test_forged_posts_are_refused(headers: dict[str, str]) -> None:
+    response = client().post("/notes", data={"title": "x"}, headers=headers)
+    assert response.status == 403, response.text
+    assert calls == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "same-origin", "Origin": OURS},
+    {"Sec-Fetch-Site": "same-origin"},
+    {"Sec-Fetch-Site": "same-site", "Origin": OURS},
+    {"Sec-Fetch-Site": "none"},                                  # typed or bookmarked by the user
+    {"Origin": OURS},
+    {"Origin": "HTTP://127.0.0.1:8080"},
+    {"Referer": OURS + "/notes/new?x=1"},
+    {},                                                          # curl, a script: not a web page
+])
+def test_same_origin_posts_are_accepted(headers: dict[str, str]) -> None:
+    response = client().post("/notes", data={"title": "x"}, headers=headers)
+    assert response.status == 200 and response.text == "POST /notes ok"
+
+
+def test_safe_methods_from_other_sites_pass() -> None:
+    for method in ("GET", "HEAD", "OPTIONS"):
+        response = client().request(method, "/", headers={"Sec-Fetch-Site": "cross-site",
+                                                         "Origin": "https://evil.example"})
+        assert response.status == 200, method
+
+
+def test_default_ports_are_the_same_origin() -> None:
+    on_80 = client(host="127.0.0.1:80")
+    assert on_80.post("/", headers={"Host": "127.0.0.1", "Origin": "http://127.0.0.1"}).status == 200
+    assert on_80.post("/", headers={"Host": "127.0.0.1", "Origin": "http://127.0.0.1:80"}).status == 200
+    assert on_80.post("/", headers={"Host": "127.0.0.1", "Referer": "http://127.0.0.1/a"}).status == 200
+
+
+def test_cross_site_reason_directly() -> None:
+    def request(method: str, **headers: str) -> Request:
+        h = {"Host": "127.0.0.1:8080", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        return Request(method, "/", headers=h, server=("127.0.0.1", 8080))
+
+    assert cross_site_reason(request("GET", Sec_Fetch_Site="cross-site")) is None
+    assert cross_site_reason(request("POST", Origin=OURS)) is None
+    reason = cross_site_reason(request("POST", Sec_Fetch_Site="cross-site", Origin="https://evil.example"))
+    assert reason is not None and "Sec-Fetch-Site: cross-site" in reason and "https://evil.example" in reason
+    reason = cross_site_reason(request("DELETE", Origin="null"))
+    assert reason is not None and "Origin: null" in reason and "DELETE" in reason
+    reason = cross_site_reason(request("PUT", Referer="https://evil.example/x"))
+    assert reason is not None and "https://evil.example/x" in reason
+
+
+def test_the_403_page_escapes_the_origin() -> None:
+    response = client().post("/", headers={"Origin": "https://<b>evil</b>.example"})
+    assert response.status == 403
+    assert "<b>" not in response.text and "&lt;b&gt;evil&lt;/b&gt;" in response.text
+
+
+def test_paths_can_opt_out() -> None:
+    c = client(allow_cross_site=["/api/*", "/webhook"])
+    foreign = {"Sec-Fetch-Site": "cross-site", "Origin": "https://hooks.example"}
+    for path in ("/api/x", "/api/a/b", "/api/", "/webhook"):
+        assert c.post(path, headers=foreign).status == 200, path
+    for path in ("/webhook/x", "/webhooks", "/apix", "/api", "/other", "/x/api/y"):
+        assert c.post(path, headers=foreign).status == 403, path
+
+
+def test_bad_opt_out_patterns_are_named() -> None:
+    with pytest.raises(ValueError, match="'api/\\*'"):
+        secure(app, allow_cross_site=["api/*"])
+
+
+def test_a_marked_handler_opts_out() -> None:
+    foreign = {"Sec-Fetch-Site": "cross-site"}
+    marked = allow_cross_site_requests(lambda request: "hook ok")
+    assert Client(secure(marked)).post("/hook", headers=foreign).status == 200
+
+    @functools.wraps(marked)
+    def logged(request: Any) -> Any:      # another wrapper between secure() and the marked handler
+        return marked(request)
+    assert Client(secure(logged)).post("/hook", headers=foreign).status == 200
+
+    class Hooks:
+        def receive(self, request: Any) -> str:
+            return "method ok"
+    bound = allow_cross_site_requests(Hooks().receive)    # bound methods take no attributes: wrapped
+    response = Client(secure(bound)).post("/hook", headers=foreign)
+    assert response.status == 200 and response.text == "method ok"
+    assert Client(secure(lambda request: "x")).post("/hook", headers=foreign).status == 403
+
+
+def test_a_dispatcher_can_say_which_routes_opt_out() -> None:
+    class Dispatcher:
+        """Stands for a router that knows which of its handlers accept other sites."""
+
+        def __call__(self, request: Any) -> str:
+            return f"routed {request.path}"
+
+        def allows_cross_site(self, request: Any) -> bool:
+            return request.path.startswith("/public/")
+
+    c = Client(secure(Dispatcher()))
+    foreign = {"Sec-Fetch-Site": "cross-site"}
+    assert c.post("/public/form", headers=foreign).status == 200
+    assert c.post("/private", headers=foreign).status == 403
+
+
+def test_cross_site_post_is_refused_on_a_live_server() -> None:
+    with running_server(secure(app)) as server:
+        port = server.port
+        for origin, expected in (("https://evil.example", 403), (f"http://127.0.0.1:{port}", 200)):
+            raw = (f"POST /notes HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {origin}\r\n"
+                   f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1").encode()
+            assert parse_response(raw_request(port, raw))[0] == expected
+
+
+# -- security headers ---------------------------------------------------------------------------
+
+def assert_security_headers(response: Any) -> None:
+    for name, value in DEFAULT_SECURITY_HEADERS:
+        assert response.headers.get_all(name) == [value], name
+
+
+@pytest.mark.parametrize("path,status", [("/", 200), ("/missing", 404), ("/boom", 500), ("/go", 303)])
+def test_every_response_gets_the_security_headers(path: str, status: int) -> None:
+    response = client().get(path)
+    assert response.status == status
+    assert_security_headers(response)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_refusals_get_the_security_headers_too() -> None:
+    assert_security_headers(client().get("/", headers={"Host": "evil.example:8080"}))
+    assert_security_headers(client().post("/", headers={"Origin": "https://evil.example"}))
+    assert_security_headers(client(private_token="t" * 43).get("/"))
+
+
+def test_a_response_overrides_or_drops_a_security_header() -> None:
+    framed = client().get("/framed")
+    assert framed.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    assert framed.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Frame-Options" not in client().get("/no-frame-header").headers
+
+
+def test_the_header_set_is_configurable() -> None:
+    assert "X-Frame-Options" not in client(headers=()).get("/").headers
+    response = client(headers={"Content-Security-Policy": "frame-ancestors 'none'"}).get("/")
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_headers_on_a_live_server() -> None:
+    with running_server(secure(app)) as server:
+        raw = raw_request(server.port, f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        status, headers, _ = parse_response(raw)
+        assert status == 200
+        for name, value in DEFAULT_SECURITY_HEADERS:
+            assert headers[name.lower()] == value
+
+
+# -- error pages ---------------------------------------------------------------------------------
+
+def test_traceback_hidden_when_debug_is_off(caplog: Any) -> None:
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        response = client(debug=False).get("/boom")
+    assert response.status == 500
+    assert "Traceback" not in response.text and "secret" not in response.text
+    assert "details are in its log" in response.text
+    assert "secret <detail>" in caplog.text and "Traceback" in caplog.text     # the log has it all
+
+
+def test_traceback_shown_to_this_machine_only() -> None:
+    local = client(debug=True).get("/boom")
+    assert local.status == 500 and "Traceback" in local.text
+    assert "secret &lt;detail&gt;" in local.text and "secret <detail>" not in local.text
+    remote = Client(secure(app, debug=True), client_address=("192.168.1.20", 50000)).get("/boom")
+    assert remote.status == 500 and "Traceback" not in remote.text and "secret" not in remote.text
+
+
+def test_http_error_messages_are_escaped() -> None:
+    response = client().get("/missing")
+    assert response.status == 404 and "no such &lt;thing&gt;" in response.text
+
+
+def test_live_server_hides_tracebacks_when_debug_is_off() -> None:
+    def boom(request: Any) -> Any:
+        raise RuntimeError("secret <detail>")
+    raw = b"GET / HTTP/1.0\r\n\r\n"
+    with running_server(boom, debug=False) as server:
+        status, _, body = parse_response(raw_request(server.port, raw))
+        assert status == 500 and b"Traceback" not in body and b"secret" not in body
+    with running_server(boom, debug=True) as server:          # a loopback client sees it
+        status, _, body = parse_response(raw_request(server.port, raw))
+        assert status == 500 and b"Traceback" in body and b"secret &lt;detail&gt;" in body
+
+
+# -- the launch token ---------------------------------------------------------------------------------
+
+TOKEN = "k" * 20 + "-_" + "9" * 21
+
+
+def test_token_flow() -> None:
+    c = client(private_token=TOKEN)
+    refused = c.get("/notes")
+    assert refused.status == 403 and "private" in refused.text and TOKEN_PARAMETER in refused.text
+    assert TOKEN not in refused.text
+    assert calls == []
+
+    opened = c.get(f"/notes?x=1&{TOKEN_PARAMETER}={TOKEN}&y=%20")
+    assert opened.status == 303 and opened.location == "/notes?x=1&y=%20"
+    cookie = opened.headers["Set-Cookie"]
+    assert cookie.startswith(f"kali_private_8080={TOKEN};")
+    attributes = {part.strip() for part in cookie.split(";")[1:]}
+    assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= attributes and "Secure" not in attributes
+    assert opened.headers["Cache-Control"] == "no-store"
+    assert calls == []
+
+    # The browser follows the redirect with the cookie: in.
+    followed = c.get(opened.location)
+    assert followed.status == 200 and followed.text == "GET /notes ok"
+    assert c.post("/notes", data={"a": "1"}, headers={"Origin": OURS}).status == 200
+    assert c.head("/notes").status == 200
+
+    # Anyone else (another user of the machine, a page, a stale bookmark) is refused.
+    stranger = client(private_token=TOKEN)
+    assert stranger.get("/notes").status == 403
+    assert stranger.get("/notes", cookies={"kali_private_8080": TOKEN[:-1] + "x"}).status == 403
+    assert stranger.get("/notes", cookies={"kali_private_9090": TOKEN}).status == 403
+    wrong = stranger.get(f"/notes?{TOKEN_PARAMETER}=guess")
+    assert wrong.status == 403 and "wrong or out of date" in wrong.text
+    assert stranger.post(f"/notes?{TOKEN_PARAMETER}={TOKEN[1:]}").status == 403
+
+
+def test_a_token_in_the_url_of_other_methods_authorises_that_request() -> None:
+    c = client(private_token=TOKEN)
+    response = c.post(f"/api?{TOKEN_PARAMETER}={TOKEN}", json={"a": 1})
+    assert response.status == 200 and "Set-Cookie" not in response.headers
+
+
+def test_an_old_link_with_a_valid_cookie_just_cleans_the_url() -> None:
+    c = client(private_token=TOKEN)
+    c.get(f"/?{TOKEN_PARAMETER}={TOKEN}")
+    stale = c.get(f"/page?{TOKEN_PARAMETER}=from-yesterday")
+    assert stale.status == 303 and stale.location == "/page" and "Set-Cookie" not in stale.headers
+
+
+def test_the_redirect_stays_on_this_server() -> None:
+    c = client(private_token=TOKEN)
+    for path in (f"//evil.example/x?{TOKEN_PARAMETER}={TOKEN}", f"/\\evil.example/x?{TOKEN_PARAMETER}={TOKEN}"):
+        location = c.get(path).location
+        assert location is not None and location.startswith("/") and location[1:2] not in ("/", "\\")
+
+
+def test_the_cookie_is_secure_over_https() -> None:
+    c = client(private_token=TOKEN, host="127.0.0.1:8443", scheme="https")
+    cookie = c.get(f"/?{TOKEN_PARAMETER}={TOKEN}").headers["Set-Cookie"]
+    assert cookie.startswith("kali_private_8443=") and "Secure" in cookie
+
+
+@pytest.mark.parametrize("token", ["short", "has space in it, long enough", 12345678901234567890])
+def test_bad_tokens_are_refused_at_setup(token: Any) -> None:
+    with pytest.raises(ValueError, match="private_token"):
+        secure(app, private_token=token)
+
+
+# -- helpers and configuration ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("address,expected", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("LOCALHOST", True), ("::ffff:127.0.0.1", True), ("0.0.0.0", False), ("", False), ("::", False),
+    ("192.168.1.2", False), ("10.0.0.1", False), ("example.com", False), ("localhost.evil.com", False),
+])
+def test_is_loopback_address(address: str, expected: bool) -> None:
+    assert is_loopback_address(address) is expected
+
+
+def test_secure_needs_a_handler() -> None:
+    with pytest.raises(TypeError, match="handler"):
+        secure("not callable")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"address": "0.0.0.0"}, "allowed_hosts"),
+    ({"address": "192.168.1.2"}, "192.168.1.2"),
+    ({"address": "::"}, "allowed_hosts"),
+    ({"secure": False, "private": True}, "secure=True"),
+])
+def test_serve_http_refuses_unsafe_configurations(options: dict[str, Any], message: str) -> None:
+    # These fail before anything is bound.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        serve_http(app, port=0, start=None, **options)
+
+
+def test_serve_http_refuses_options_for_an_already_secured_handler() -> None:
+    with pytest.raises(ValueError, match="already wrapped"):
+        serve_http(secure(app), port=0, start=None, allowed_hosts=["mybox.local"])
+
+
+# -- serve_http in a real process -------------------------------------------------------------------
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from kali import server
+from kali.security import secure
+
+def app(request):
+    if request.path == "/boom":
+        raise RuntimeError("secret detail")
+    return "app " + request.path
+
+options = {options}
+if options.pop("fake_bind", False):
+    # Pretend to bind where the options say while really listening on loopback only, so the
+    # test exercises the non-loopback path without exposing a port to the network.
+    real_bind = server.Server._bind
+    server.Server._bind = staticmethod(lambda address, port: real_bind("127.0.0.1", port))
+if options.pop("prewrapped", False):
+    app = secure(app, allowed_hosts=["prewrapped.example"])
+server.serve_http(app, start=None, **options)
+"""
+
+
+def start_app(tmp_path: Path, **options: Any) -> subprocess.Popen[str]:
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT.format(root=str(ROOT), options=repr(options)))
+    env = dict(os.environ, KALI_PORT="0", KALI_NO_BROWSER="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def request_to(port: int, path: str, host: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return parse_response(raw_request(port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")))
+
+
+def read_line_with(stream: Any, text: str, timeout: float = 20.0) -> str:
+    """The first line of a process's output that contains `text`."""
+    found: list[str] = []
+
+    def reader() -> None:
+        for line in stream:
+            if text in line:
+                found.append(line.rstrip("\n"))
+                return
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not found:
+        raise AssertionError(f"no line containing {text!r} within {timeout} s")
+    return found[0]
+
+
+def port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+def test_serve_http_secures_by_default(tmp_path: Path) -> None:
+    proc = start_app(tmp_path)
+    try:
+        port = port_of(wait_for_url(proc))
+        status, headers, body = request_to(port, "/")
+        assert status == 200 and body == b"app /" and headers["x-frame-options"] == "DENY"
+        assert request_to(port, "/", host=f"attacker.example:{port}")[0] == 421
+        status, _, body = request_to(port, "/boom")          # debug is on for loopback binds
+        assert status == 500 and b"Traceback" in body
+    finally:
+        stop_process(proc)
+
+
+def test_serve_http_secure_false_turns_it_off(tmp_path: Path) -> None:
+    proc = start_app(tmp_path, secure=False)
+    try:
+        port = port_of(wait_for_url(proc))
+        status, headers, _ = request_to(port, "/", host=f"attacker.example:{port}")
+        assert status == 200 and "x-frame-options" not in headers
+    finally:
+        stop_process(proc)
+
+
+def test_serve_http_uses_a_handler_the_app_secured_itself(tmp_path: Path) -> None:
+    proc = start_app(tmp_path, prewrapped=True)
+    try:
+        port = port_of(wait_for_url(proc))
+        assert request_to(port, "/", host=f"prewrapped.example:{port}")[0] == 200
+        assert request_to(port, "/", host=f"other.example:{port}")[0] == 421
+    finally:
+        stop_process(proc)
+
+
+def test_private_app_end_to_end(tmp_path: Path) -> None:
+    proc = start_app(tmp_path, private=True)
+    try:
+        url = wait_for_url(proc)                           # the standard line is still printed
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+        assert proc.stdout is not None
+        line = read_line_with(proc.stdout, "kali: private app: open ")
+        link = line.split("open ", 1)[1]
+        port = port_of(url)
+        match = re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?{TOKEN_PARAMETER}=([A-Za-z0-9_-]{{43}})", link)
+        assert match, link
+        token = match.group(1)
+
+        status, _, body = request_to(port, "/")
+        assert status == 403 and token.encode() not in body
+        status, headers, _ = request_to(port, f"/?{TOKEN_PARAMETER}={token}")
+        assert status == 303 and headers["location"] == "/"
+        cookie = headers["set-cookie"].split(";", 1)[0]
+        assert cookie == f"kali_private_{port}={token}"
+        status, _, body = request_to(port, "/", headers={"Cookie": cookie})
+        assert status == 200 and body == b"app /"
+        assert request_to(port, "/", headers={"Cookie": cookie[:-2] + "xx"})[0] == 403
+    finally:
+        stop_process(proc)
+
+
+def test_private_tokens_differ_between_runs(tmp_path: Path) -> None:
+    links = []
+    for run in range(2):
+        folder = tmp_path / str(run)
+        folder.mkdir()
+        proc = start_app(folder, private=True)
+        try:
+            wait_for_url(proc)
+            assert proc.stdout is not None
+            links.append(read_line_with(proc.stdout, "kali: private app: open ").split(f"{TOKEN_PARAMETER}=")[1])
+        finally:
+            stop_process(proc)
+    assert links[0] != links[1]
+
+
+def test_binding_beyond_loopback_warns_what_is_exposed(tmp_path: Path) -> None:
+    proc = start_app(tmp_path, fake_bind=True, address="0.0.0.0", allowed_hosts=["mybox.local"])
+    try:
+        port = port_of(wait_for_url(proc))
+        assert proc.stderr is not None
+        warning = read_line_with(proc.stderr, "anyone on the network")
+        assert f"this machine's port {port}" in warning and "mybox.local" in warning
+        assert request_to(port, "/", host=f"mybox.local:{port}")[0] == 200
+        assert request_to(port, "/", host=f"otherbox.local:{port}")[0] == 421
+        # Not a loopback bind: tracebacks are off by default.
+        status, _, body = request_to(port, "/boom")
+        assert status == 500 and b"Traceback" not in body and b"secret" not in body
+    finally:
+        stop_process(proc)
+
+
+def test_binding_beyond_loopback_without_allowed_hosts_exits_with_a_clear_error(tmp_path: Path) -> None:
+    proc = start_app(tmp_path, fake_bind=True, address="192.168.7.7")
+    try:
+        assert proc.wait(20) != 0
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert "ValueError" in err and "192.168.7.7" in err and "allowed_hosts" in err
+        assert proc.stdout is not None and "kali: serving" not in proc.stdout.read()   # never bound
+    finally:
+        stop_process(proc)
