@@ -212,7 +212,8 @@ def data_folder(app_name: str, *, create: bool = True) -> Path:
         base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
     folder = base / app_name
     if create:
-        folder.mkdir(parents=True, exist_ok=True)
+        # Private by default: the folder holds one person's data.
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder
 
 
