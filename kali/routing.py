@@ -180,7 +180,7 @@ def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
 
 
 def _annotation_namespace(target: Any) -> dict[str, Any]:
-    function = target.__init__ if isinstance(target, type) else target
+    function = getattr(target, "__init__") if isinstance(target, type) else target
     function = inspect.unwrap(function)
     namespace = getattr(function, "__globals__", None)
     if namespace is None:
