@@ -162,13 +162,21 @@ _WILD, _REQUEST = 0, 1
 
 
 class _Param:
-    __slots__ = ("name", "plan", "required", "default")
+    """A keyword parameter filled from the query (or form); when absent, the function's default applies."""
 
-    def __init__(self, name: str, plan: _Converter, required: bool, default: Any) -> None:
+    __slots__ = ("name", "plan", "required", "has_default")
+
+    def __init__(self, name: str, plan: _Converter, has_default: bool) -> None:
         self.name = name
         self.plan = plan
-        self.required = required
-        self.default = default
+        self.has_default = has_default
+        #: Without a default, an absent list is [] and an absent Optional is None; anything else is a 400.
+        self.required = not has_default and not plan.is_list and not plan.optional
+
+    def absent(self, kwargs: dict[str, Any]) -> None:
+        """Fill in the value of an absent field (the function's own default needs nothing)."""
+        if not self.has_default:
+            kwargs[self.name] = [] if self.plan.is_list else None
 
 
 def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
@@ -206,8 +214,7 @@ class _CallPlan:
     __slots__ = ("target", "describe", "leading", "wild_plans", "var_plan", "request_kw", "query",
                  "var_keyword", "simple", "names")
 
-    def __init__(self, target: Callable[..., Any], wildcards: int, path: str, *, take_query: bool,
-                 skip_self: bool = False) -> None:
+    def __init__(self, target: Callable[..., Any], wildcards: int, path: str, *, take_query: bool) -> None:
         self.target = target
         self.describe = _describe(target)
         where = f"route {path!r} ({self.describe})"
@@ -219,9 +226,6 @@ class _CallPlan:
             raise RouteError(f"{where}: cannot read the signature: {exc}") from None
         namespace = _annotation_namespace(target)
         params = list(signature.parameters.values())
-        if skip_self and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD) \
-                and params[0].name == "self":
-            params = params[1:]
         #: What the leading positional arguments are: _WILD (next wildcard) or _REQUEST.
         self.leading: list[int] = []
         self.wild_plans: list[_Converter] = []
@@ -271,11 +275,7 @@ class _CallPlan:
                     raise RouteError(f"{pwhere}: no wildcard is left for it (the path has {wildcards}) "
                                      "and it has no default")
                 continue
-            plan = converter_for(annotation, pwhere)
-            default = param.default
-            if required and plan.optional:
-                required, default = False, None
-            self.query.append(_Param(param.name, plan, required, None if required else default))
+            self.query.append(_Param(param.name, converter_for(annotation, pwhere), not required))
         if left:
             raise RouteError(f"{where}: the path has {wildcards} wildcard(s) but only "
                              f"{wildcards - left} parameter(s) to receive them")
@@ -291,7 +291,7 @@ class _CallPlan:
         i = 0
         plans = self.wild_plans
         for slot in self.leading:
-            if slot is _REQUEST:
+            if slot == _REQUEST:
                 args.append(request)
                 continue
             plan = plans[i]
@@ -330,8 +330,6 @@ class _CallPlan:
             name = param.name
             if plan.is_list:
                 texts = [item for bag in bags for item in bag.get_list(name)]
-                if not texts and param.required:
-                    return _bad_request(f"The {where} parameter {name!r} is missing ({plan.describe}).")
                 values = []
                 for item in texts:
                     if item == "" and plan.convert is not None:
@@ -341,8 +339,10 @@ class _CallPlan:
                     except _CONVERSION_ERRORS:
                         return _bad_request(f"The {where} parameter {name!r} must be {plan.describe}, "
                                             f"not {item!r}.")
-                if texts or param.required:
+                if texts:
                     kwargs[name] = values
+                else:
+                    param.absent(kwargs)
                 continue
             text: str | None = None
             for bag in bags:
@@ -352,7 +352,8 @@ class _CallPlan:
             if text is None or (text == "" and plan.convert is not None and not param.required):
                 if param.required:
                     return _bad_request(f"The {where} parameter {name!r} is missing ({plan.describe}).")
-                continue            # the function's default applies
+                param.absent(kwargs)
+                continue
             try:
                 kwargs[name] = _convert(plan, text)
             except _CONVERSION_ERRORS:

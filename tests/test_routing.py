@@ -381,6 +381,20 @@ def test_query_arguments_optional_list_literal_and_unknown(functions: Client) ->
     assert functions.get("/add/1/1?scale=").json() == {"result": 2.0}
 
 
+def test_optional_and_list_parameters_without_defaults() -> None:
+    app = Router()
+
+    @app.function("/f")
+    def f(note: Optional[str], limit: int | None, ids: list[int]) -> dict:
+        return {"note": note, "limit": limit, "ids": ids}
+
+    client = Client(app)
+    assert client.get("/f").json() == {"note": None, "limit": None, "ids": []}
+    assert client.get("/f?limit=&ids=").json() == {"note": None, "limit": None, "ids": []}
+    assert client.get("/f?note=&limit=3&ids=4&ids=5").json() == {"note": "", "limit": 3, "ids": [4, 5]}
+    assert client.get("/f?limit=x").status == 400
+
+
 def test_var_keyword_receives_unknown_query_fields(functions: Client) -> None:
     assert functions.get("/kw?a=3&b=x&c=y").json() == {"a": 3, "rest": {"b": "x", "c": "y"}}
 
