@@ -28,7 +28,7 @@ from .http import HTTPError
 from .request import Request
 from .response import Handler, Response, to_response
 
-__all__ = ["Router", "RouteError", "converter_for"]
+__all__ = ["Router", "RouteError", "converter_for", "normal_path"]
 
 T = TypeVar("T")
 
@@ -279,7 +279,8 @@ class _CallPlan:
         if left:
             raise RouteError(f"{where}: the path has {wildcards} wildcard(s) but only "
                              f"{wildcards - left} parameter(s) to receive them")
-        self.names = frozenset(p.name for p in self.query) | ({self.request_kw} if self.request_kw else set())
+        # Fields that **kwargs must not receive: every named parameter (a wildcard's too).
+        self.names = frozenset(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
         # Most routes take only text wildcards: call them without building keyword arguments.
         self.simple = (not self.query and not self.var_keyword and self.request_kw is None
                        and self.var_plan is None and _REQUEST not in self.leading
@@ -362,7 +363,7 @@ class _CallPlan:
             taken = self.names
             for bag in reversed(bags):
                 for key, value in bag.pairs():
-                    if key not in taken and key.isidentifier():
+                    if key not in taken:
                         kwargs.setdefault(key, value)
         return None
 

@@ -396,7 +396,18 @@ def test_optional_and_list_parameters_without_defaults() -> None:
 
 
 def test_var_keyword_receives_unknown_query_fields(functions: Client) -> None:
-    assert functions.get("/kw?a=3&b=x&c=y").json() == {"a": 3, "rest": {"b": "x", "c": "y"}}
+    assert functions.get("/kw?a=3&b=x&c=y&d-e=z").json() == {"a": 3, "rest": {"b": "x", "c": "y", "d-e": "z"}}
+
+
+def test_var_keyword_never_receives_a_wildcard_parameter_again() -> None:
+    app = Router()
+
+    @app.function("/w/*")
+    def w(name: str, request: Request, **rest: str) -> dict:
+        return {"name": name, "rest": rest}
+
+    client = Client(app)
+    assert client.get("/w/x?name=y&request=z&other=1").json() == {"name": "x", "rest": {"other": "1"}}
 
 
 def test_request_parameter_by_name_or_annotation(functions: Client) -> None:
