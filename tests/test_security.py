@@ -629,3 +629,144 @@ def test_binding_beyond_loopback_without_allowed_hosts_exits_with_a_clear_error(
         assert proc.stdout is not None and "kali: serving" not in proc.stdout.read()   # never bound
     finally:
         stop_process(proc)
+
+
+# -- in a real browser ---------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# rebind.test and evil.test resolve to this machine, like a hostile name after DNS rebinding;
+# every other name fails, so nothing leaves the machine.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP rebind.test 127.0.0.1 , MAP evil.test 127.0.0.1 , "
+                 "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A headless Chromium context with a fresh profile."""
+    missing = None
+    if not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "playwright is missing (install tests/requirements.txt into .venv; never run `playwright install`)"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+    root = tmp_path_factory.mktemp("chromium")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
+            timeout=30000)
+        context.set_default_timeout(15000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def notes_app(request: Any) -> Any:
+    """A tiny app with a form that changes something."""
+    calls.append(f"{request.method} {request.path}")
+    if request.method == "POST":
+        return Response.plain_text(f"saved {request.POST.get('title')}")
+    return ('<!DOCTYPE html><title>notes</title><h1>Notes</h1>'
+            '<form method="post" action="/notes"><input name="title" value="mine">'
+            '<button>Save</button></form>')
+
+
+def attacker_site(app_port: int) -> Any:
+    def page(request: Any) -> Any:
+        if request.path == "/frame":
+            return f'<!DOCTYPE html><iframe id="f" src="http://127.0.0.1:{app_port}/"></iframe>'
+        if request.path == "/link":
+            return f'<!DOCTYPE html><a id="go" href="http://127.0.0.1:{app_port}/">open the app</a>'
+        # A hostile page that submits a form to the app as soon as it loads.
+        return (f'<!DOCTYPE html><form id="f" method="post" action="http://127.0.0.1:{app_port}/notes">'
+                f'<input name="title" value="forged"></form><script>document.getElementById("f").submit()</script>')
+    return page
+
+
+def test_browser_rebinding_is_refused(browser: Any) -> None:
+    with running_server(secure(notes_app)) as app_server:
+        page = browser.new_page()
+        try:
+            response = page.goto(f"http://rebind.test:{app_server.port}/")
+            assert response.status == 421 and "DNS-rebinding" in page.content()
+            assert calls == []
+            response = page.goto(f"http://127.0.0.1:{app_server.port}/")
+            assert response.status == 200 and page.locator("h1").inner_text() == "Notes"
+        finally:
+            page.close()
+
+
+@pytest.mark.parametrize("attacker_host", ["evil.test", "127.0.0.1"])   # cross-site; same-site, other port
+def test_browser_cross_site_form_post_is_refused(browser: Any, attacker_host: str) -> None:
+    with running_server(secure(notes_app)) as app_server, \
+            running_server(attacker_site(app_server.port)) as evil:
+        page = browser.new_page()
+        try:
+            with page.expect_navigation(url=f"http://127.0.0.1:{app_server.port}/notes") as navigation:
+                page.goto(f"http://{attacker_host}:{evil.port}/")
+            assert navigation.value.status == 403
+            assert "another site" in page.content()
+            assert "POST /notes" not in calls
+            # The app's own form still works.
+            page.goto(f"http://127.0.0.1:{app_server.port}/")
+            with page.expect_navigation():
+                page.click("button")
+            assert page.content().count("saved mine") == 1
+        finally:
+            page.close()
+
+
+def test_browser_refuses_to_frame_the_app(browser: Any) -> None:
+    with running_server(secure(notes_app)) as app_server, running_server(attacker_site(app_server.port)) as evil:
+        page = browser.new_page()
+        try:
+            page.goto(f"http://evil.test:{evil.port}/frame")
+            page.wait_for_load_state("load")
+            # X-Frame-Options: DENY: the browser shows its own error page in the frame instead.
+            assert page.frame_locator("#f").locator("h1", has_text="Notes").count() == 0
+            assert [f.url for f in page.frames][1:] == ["chrome-error://chromewebdata/"]
+        finally:
+            page.close()
+    with running_server(secure(notes_app, headers=())) as app_server, \
+            running_server(attacker_site(app_server.port)) as evil:
+        page = browser.new_page()
+        try:                                                # control: without the header it frames
+            page.goto(f"http://evil.test:{evil.port}/frame")
+            assert page.frame_locator("#f").locator("h1").inner_text() == "Notes"
+        finally:
+            page.close()
+
+
+def test_browser_launch_token_flow(browser: Any) -> None:
+    token = "browser-token-" + "x" * 30
+    with running_server(secure(notes_app, private_token=token)) as app_server, \
+            running_server(attacker_site(app_server.port)) as evil:
+        base = f"http://127.0.0.1:{app_server.port}"
+        page = browser.new_page()
+        try:
+            assert page.goto(f"{base}/").status == 403
+            response = page.goto(f"{base}/?{TOKEN_PARAMETER}={token}")
+            # The browser followed the redirect and sent the SameSite=Strict cookie with it.
+            assert response.status == 200 and page.url == f"{base}/"
+            assert page.locator("h1").inner_text() == "Notes"
+            assert page.evaluate("document.cookie") == ""         # HttpOnly: scripts cannot read it
+            with page.expect_navigation():
+                page.click("button")
+            assert "saved mine" in page.content()
+            # A link from another site: the Strict cookie stays home, so the app refuses.
+            page.goto(f"http://evil.test:{evil.port}/link")
+            with page.expect_navigation() as navigation:
+                page.click("#go")
+            assert navigation.value.status == 403
+        finally:
+            page.close()
