@@ -659,7 +659,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Any:
         pytest.skip(missing)
     from playwright.sync_api import sync_playwright
     root = tmp_path_factory.mktemp("chromium")
-    env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
+    env: dict[str, str | float | bool] = {**os.environ, "XDG_CONFIG_HOME": str(root / "config"),
+                                          "XDG_CACHE_HOME": str(root / "cache")}
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
