@@ -9,7 +9,12 @@ unless `secure=False`) refuses what such a page could do:
 - an unsafe method (POST, PUT, PATCH, DELETE) sent by another site -> 403;
 - with a launch token (`serve_http(private=True)`), any request without it -> 403;
 
-and adds protective headers to every response.
+and adds protective headers to every response (a response that sets one keeps
+its own value; setting it to '' leaves it out).
+
+A request without `Host` (HTTP/1.0 from a script) passes the Host check: every
+browser sends Host, so such a request cannot be a rebinding attack.  The
+launch token still applies to it.
 """
 
 from __future__ import annotations
