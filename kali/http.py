@@ -186,6 +186,12 @@ _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
 # A request target must be visible ASCII only (obs-text is not allowed there).
 _BAD_TARGET = re.compile(rb"[^\x21-\x7e]")
+# The same rules on text (the head is decoded once, as Latin-1, then checked as str).
+_TOKEN_S = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_VERSION_S = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
+_BAD_TARGET_S = re.compile(r"[^\x21-\x7e]")
+# Control characters other than HTAB, CR and LF are never valid anywhere in a head.
+_BAD_HEAD = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
@@ -261,7 +267,7 @@ class RequestParser:
             self._check_incomplete_head()
             self._scan_from = max(0, len(buf) - 2)
             return NEED_DATA
-        raw = bytes(buf[:end])
+        raw = bytes(buf[:end - 1] if buf[end - 1:end] == b"\r" else buf[:end])
         del buf[:end + sep]
         self._scan_from = 0
         if end + sep > self.max_header_bytes:
@@ -294,56 +300,54 @@ class RequestParser:
         if (space < 0 and len(buf) >= 64) or (method and not _TOKEN.match(method)):
             raise ProtocolError(400, "The request method is malformed.")
 
-    def _split_request_line(self, line: bytes) -> list[bytes]:
+    def _split_request_line(self, line: bytes | str) -> list[str]:
         if len(line) > self.max_request_line:
             raise ProtocolError(414, "The request line is too long.")
-        parts = line.split(b" ")
+        if isinstance(line, bytes):
+            line = line.decode("latin-1")
+        parts = line.split(" ")
         if len(parts) != 3:
             raise ProtocolError(400, "The request line is malformed.")
-        method_b, target_b, version_b = parts
-        m = _VERSION.match(version_b)
+        method, target, version = parts
+        m = _VERSION_S.match(version)
         if m is None:
             raise ProtocolError(400, "The request line is malformed.")
-        if m.group(1) != b"1":
+        if m.group(1) != "1":
             raise ProtocolError(505, "Only HTTP/1.x is supported.")
-        if not _TOKEN.match(method_b):
+        if not _TOKEN_S.match(method):
             raise ProtocolError(400, "The request method is malformed.")
-        if not target_b or _BAD_TARGET.search(target_b):
+        if not target or _BAD_TARGET_S.search(target):
             raise ProtocolError(400, "The request target is malformed.")
         return parts
 
     def _make_head(self, raw: bytes) -> RequestHead:
-        lines = raw.split(b"\n")
-        line = lines[0]
-        if line[-1:] == b"\r":
-            line = line[:-1]
-        method_b, target_b, version_b = self._split_request_line(line)
-        method = method_b.decode("ascii")
-        target = target_b.decode("ascii")
+        # Whole-head checks first (C speed), then one decode; the loop below works on str.
+        if _BAD_HEAD.search(raw):
+            raise ProtocolError(400, "The request head contains a control character.")
+        crlf = raw.count(b"\r\n")
+        if raw.count(b"\r") != crlf:
+            raise ProtocolError(400, "The request head contains a CR that does not end a line.")
+        text = raw.decode("latin-1")
+        if raw.count(b"\n") == crlf:
+            lines = text.split("\r\n")
+        else:
+            lines = text.replace("\r\n", "\n").split("\n")     # bare LF line endings
+        method, target, version = self._split_request_line(lines[0])
         if target[0] != "/":
             target = _normalise_target(method, target)
-        version = version_b.decode("ascii")
 
         if len(lines) - 1 > self.max_headers:
             raise ProtocolError(431, "The request has too many header fields.")
         items: list[tuple[str, str]] = []
         first: dict[str, str] = {}
+        token = _TOKEN_S.match
         for hline in lines[1:]:
-            if hline[-1:] == b"\r":
-                hline = hline[:-1]
-            if hline[:1] in (b" ", b"\t"):
-                raise ProtocolError(400, "Folded header lines (obs-fold) are not accepted.")
-            colon = hline.find(b":")
-            if colon <= 0:
+            name, colon, value = hline.partition(":")
+            if not colon or not token(name):
+                if hline[:1] in (" ", "\t"):
+                    raise ProtocolError(400, "Folded header lines (obs-fold) are not accepted.")
                 raise ProtocolError(400, "A header line is malformed.")
-            name_b = hline[:colon]
-            if not _TOKEN.match(name_b):
-                raise ProtocolError(400, "A header field name is malformed.")
-            value_b = hline[colon + 1:].strip(b" \t")
-            if _BAD_VALUE.search(value_b):
-                raise ProtocolError(400, "A header field value contains a control character.")
-            name = name_b.decode("ascii")
-            value = value_b.decode("latin-1")
+            value = value.strip(" \t")
             items.append((name, value))
             key = name.lower()
             if key in first:

@@ -150,6 +150,7 @@ class Server:
         self._heap: list[tuple[float, int, _Conn]] = []
         self._seq = itertools.count()
         self._dates = _DateCache()
+        self._log_pending: list[tuple[Any, ...]] = []
         self._stopping = False
         self._stop_by: float | None = None
         self._closed = False
@@ -214,6 +215,8 @@ class Server:
                         wait = min(wait, max(0.0, self._stop_by - time.monotonic()))
                 else:
                     wait = None if self._stop_by is None else max(0.0, self._stop_by - time.monotonic())
+                if self._log_pending:
+                    self._flush_access_log()
                 for key, mask in select(wait):
                     data = key.data
                     if data is _LISTENER:
@@ -236,6 +239,19 @@ class Server:
         finally:
             self.close()
 
+    def _flush_access_log(self) -> None:
+        # Access lines are written between bursts of work, not while a client waits for its
+        # reply; makeRecord skips the caller lookup a plain logger.info() would do.
+        pending = self._log_pending
+        self._log_pending = []
+        make_record = logger.makeRecord
+        for args in pending:
+            record = make_record(logger.name, logging.INFO, __file__, 0, "%s %s %d %d %.1fms", args, None)
+            record.kali_access = True
+            logger.handle(record)
+        for handler in logger.handlers:
+            handler.flush()
+
     def close(self) -> None:
         """Close the listener and every connection (run() does this on the way out)."""
         if self._closed:
@@ -243,6 +259,8 @@ class Server:
         self._closed = True
         for conn in list(self._conns):
             self._close(conn)
+        if self._log_pending:
+            self._flush_access_log()
         for sock in (self._listener, self._wake_r, self._wake_w):
             try:
                 self._selector.unregister(sock)
@@ -317,16 +335,19 @@ class Server:
     # -- reading --------------------------------------------------------------------
 
     def _accept(self) -> None:
-        listener = self._listener
+        raw_accept = self._listener._accept  # type: ignore[attr-defined]
+        family = self._listener.family
         for _ in range(64):
             try:
-                sock, client = listener.accept()
+                # socket.accept() minus its enum conversions: this runs once per request.
+                fd, client = raw_accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 # Out of file descriptors and the like: keep serving what is open.
                 logger.warning("accept failed: %s", exc)
                 return
+            sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             if self.ssl_context is not None:
                 try:
@@ -739,7 +760,7 @@ class Server:
             request.close()
             if logger.isEnabledFor(logging.INFO):
                 ms = (time.perf_counter() - conn.started) * 1000.0
-                logger.info("%s %s %d %d %.1fms", request.method, request.target, conn.code, conn.sent, ms)
+                self._log_pending.append((request.method, request.target, conn.code, conn.sent, ms))
         # Stale deadline entries may still point here: keep them from pinning the request.
         conn.request = conn.response = conn.parser = conn.head = None
         conn.out = []
@@ -833,11 +854,55 @@ def serve_http(handler: Handler, *, port: int = 8080, address: str = "127.0.0.1"
         restore()
 
 
+class _ClockFormatter(logging.Formatter):
+    """'HH:MM:SS message', formatting the clock once a second rather than once a line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(message)s", "%H:%M:%S")
+        self._second = -1
+        self._text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%H:%M:%S", time.localtime(second))
+        return self._text
+
+
+class _AccessLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to stderr; access lines are gathered and written in one go when the loop flushes."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self._lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "kali_access", False):
+            try:
+                self._lines.append(self.format(record) + self.terminator)
+            except Exception:
+                self.handleError(record)
+        else:
+            self.flush()
+            super().emit(record)
+
+    def flush(self) -> None:
+        if self._lines:
+            text = "".join(self._lines)
+            self._lines = []
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError):
+                pass     # a closed terminal must not take the server down
+        super().flush()
+
+
 def _configure_logging(access_log: bool) -> None:
     kali_logger = logging.getLogger("kali")
     if not kali_logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler = _AccessLogHandler()
+        handler.setFormatter(_ClockFormatter())
         kali_logger.addHandler(handler)
     if kali_logger.level == logging.NOTSET:
         kali_logger.setLevel(logging.INFO if access_log else logging.WARNING)
