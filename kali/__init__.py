@@ -1,7 +1,7 @@
 """kali: a zero-dependency web framework for apps served to one person on their own machine.
 
 The names below are imported lazily, so `import kali` stays fast; each one
-lives in the module named in `_EXPORTS`.
+lives in the module named in `_EXPORTS`.  Forms live in `kali.forms`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ _EXPORTS: dict[str, str] = {
     "FormBag": "request",
     "Response": "response",
     "Pause": "response",
+    "set_error_page": "response",
     "HTTPError": "http",
     "Headers": "http",
+    "Router": "routing",
+    "RouteError": "routing",
+    "StaticFolder": "static",
     "Template": "templates",
     "TemplateLoop": "templates",
     "TemplateFolder": "templates",
@@ -27,17 +31,38 @@ _EXPORTS: dict[str, str] = {
     "TemplateRuntimeError": "templates",
     "escape": "templates",
     "register_formatter": "templates",
+    "guard": "sqlite",
+    "open_database": "sqlite",
+    "data_folder": "sqlite",
+    "transaction": "sqlite",
+    "secure": "security",
+    "allow_cross_site_requests": "security",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "serve_http", "Server", "Request", "FormBag", "Response", "Pause", "set_error_page",
+    "HTTPError", "Headers", "Router", "RouteError", "StaticFolder",
+    "Template", "TemplateLoop", "TemplateFolder", "TemplateError", "TemplateRuntimeError",
+    "escape", "register_formatter",
+    "guard", "open_database", "data_folder", "transaction",
+    "secure", "allow_cross_site_requests",
+]
 
 if TYPE_CHECKING:
-    from .http import Headers, HTTPError
-    from .request import FormBag, Request
-    from .response import Pause, Response
-    from .server import Server, serve_http
-    from .templates import (Template, TemplateError, TemplateFolder, TemplateLoop, TemplateRuntimeError,
-                            escape, register_formatter)
+    from .http import Headers as Headers, HTTPError as HTTPError
+    from .request import FormBag as FormBag, Request as Request
+    from .response import Pause as Pause, Response as Response, set_error_page as set_error_page
+    from .routing import RouteError as RouteError, Router as Router
+    from .security import allow_cross_site_requests as allow_cross_site_requests, secure as secure
+    from .server import Server as Server, serve_http as serve_http
+    from .sqlite import (data_folder as data_folder, guard as guard, open_database as open_database,
+                         transaction as transaction)
+    from .static import StaticFolder as StaticFolder
+    from .templates import (Template as Template, TemplateError as TemplateError,
+                            TemplateFolder as TemplateFolder, TemplateLoop as TemplateLoop,
+                            TemplateRuntimeError as TemplateRuntimeError, escape as escape,
+                            register_formatter as register_formatter)
 
 
 def __getattr__(name: str) -> Any:
