@@ -677,7 +677,7 @@ class Formlet:
 
     # -- the HTTP methods
 
-    def do_GET(self, request: Any) -> Response:
+    def do_GET(self, request: Any) -> Any:
         """Show the record returned by `get_native`."""
         self.request = request
         record = self.get_native(request)

@@ -163,7 +163,7 @@ class StringLens(Lens):
 
     def to_native(self, text: Any) -> str:
         """The trimmed text; ValidationError if blank when required or of the wrong length."""
-        value = text.strip() if self.strip else text
+        value: str = text.strip() if self.strip else text
         if not value.strip():
             if self.required:
                 raise ValidationError(REQUIRED_MESSAGE)

@@ -18,7 +18,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Callable, Iterator, Mapping, Optional, Union, cast
+from typing import Any, Callable, Iterator, Mapping, Optional, Union, cast
 
 
 class TemplateError(Exception):
@@ -144,10 +144,10 @@ class Loop:
     var: str
     path: Path
     loc: Location = field(compare=False)
-    preamble: tuple = ()
-    body: tuple = ()
-    epilogue: tuple = ()
-    otherwise: tuple = ()
+    preamble: Tree = ()
+    body: Tree = ()
+    epilogue: Tree = ()
+    otherwise: Tree = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +157,8 @@ class If:
     path: Path
     negate: bool
     loc: Location = field(compare=False)
-    then: tuple = ()
-    otherwise: tuple = ()
+    then: Tree = ()
+    otherwise: Tree = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +167,7 @@ class Slot:
 
     name: str
     loc: Location = field(compare=False)
-    body: tuple = ()
+    body: Tree = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,7 @@ class Super:
 
 
 Node = Union[Text, Value, Loop, If, Slot, Super]
-Tree = tuple  # of Node
+Tree = tuple[Node, ...]
 
 # A loader gives the tree of another template by name; it raises TemplateError
 # (pointing at the directive's location) when the name is bad, missing or cyclic.
@@ -304,7 +304,7 @@ def lex(source: Source, formatters: FormatterLookup) -> list[Token]:
         pos = pending_start = stop
 
 
-def _make_value(match: re.Match, loc: Location, formatters: FormatterLookup) -> Value:
+def _make_value(match: re.Match[str], loc: Location, formatters: FormatterLookup) -> Value:
     raw, path, formatter = match.group(1), match.group(2), match.group(3)
     func = None
     if formatter is not None:
@@ -574,7 +574,7 @@ class _Origin:
 class CompiledTemplate:
     """A render function plus what is needed to explain its failures."""
 
-    def __init__(self, render: Callable[[dict], list], code: CodeType, origins: dict[int, _Origin], parameters: tuple[str, ...], source: str) -> None:
+    def __init__(self, render: Callable[[dict[str, Any]], list[Any]], code: CodeType, origins: dict[int, _Origin], parameters: tuple[str, ...], source: str) -> None:
         self.render = render
         self.code = code
         self.origins = origins
@@ -694,7 +694,7 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
         # 20 nested loops); the generated code is otherwise always valid.
         raise TemplateError(f"template too complex to compile ({type(exc).__name__}: {exc}); nest fewer sections", name) from None
     exec(code, namespace)
-    render = cast(Callable[[dict], list], namespace["render"])
+    render = cast(Callable[[dict[str, Any]], list[Any]], namespace["render"])
     return CompiledTemplate(render, render.__code__, origins, tuple(writer.params), source)
 
 

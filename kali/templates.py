@@ -302,7 +302,7 @@ class Template:
         template._setup(name, tree, formatters, load)
         return template
 
-    def __call__(self, /, **params: object) -> list:
+    def __call__(self, /, **params: object) -> list[Any]:
         """Render with these parameters into an iolist."""
         try:
             return self._render(params)
@@ -413,7 +413,7 @@ class TemplateFolder:
 
     def __init__(
         self,
-        path: Union[str, os.PathLike],
+        path: Union[str, os.PathLike[str]],
         *,
         suffix: str = ".tpl",
         formatters: Optional[Mapping[str, Formatter]] = None,
@@ -432,7 +432,7 @@ class TemplateFolder:
         """The template ``name`` (file ``name.tpl``), re-parsed first if its files changed."""
         return self._get(name, None)[0]
 
-    def __call__(self, name: str, /, **params: object) -> list:
+    def __call__(self, name: str, /, **params: object) -> list[Any]:
         """Render the template ``name`` with these parameters."""
         return self._get(name, None)[0](**params)
 
