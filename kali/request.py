@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json as _json
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from .http import Headers, HTTPError, RequestHead
@@ -87,7 +88,6 @@ class _lazy(Generic[T]):
 def _unquote(text: str) -> str:
     if "%" not in text:
         return text
-    from urllib.parse import unquote
     try:
         return unquote(text, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
@@ -97,7 +97,6 @@ def _unquote(text: str) -> str:
 def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
     if not text:
         return []
-    from urllib.parse import parse_qsl
     try:
         return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
                          max_num_fields=10000)
@@ -120,7 +119,6 @@ def _url_text(value: Any) -> str:
 
 
 def _url_segment(value: Any) -> str:
-    from urllib.parse import quote
     text = _url_text(value)
     if text in ("", ".", ".."):
         # Browsers drop or resolve these, so no URL can carry them as a segment.
@@ -130,7 +128,6 @@ def _url_segment(value: Any) -> str:
 
 def _build_url(mount: str, path: str, args: tuple[Any, ...], query: dict[str, Any]) -> str:
     """mount + path with each '*' segment replaced by an encoded argument, then any query."""
-    from urllib.parse import quote, urlencode
     parts = path.lstrip("/").split("/") if path else [""]
     pending = list(args)
     out = []

@@ -17,6 +17,7 @@ own, the router's and the server's -- is `kali.response.set_error_page`.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import inspect
 import types
@@ -755,6 +756,46 @@ class Router:
             request.rest_segments = segments[consumed:]
         return route(request, wild)
 
+    def allows_cross_site(self, request: Request) -> bool:
+        """Whether what this path would run opted out of the cross-site check (see kali.security).
+
+        The security wrapper sits outside the router, so it asks here before refusing: a
+        function, servlet class or handler marked with `allow_cross_site_requests` (or a
+        Formlet with `csrf_protect = False`) may then receive requests from other sites.
+        """
+        raw = request.raw_path
+        if raw[:1] != "/" or _needs_normalising(raw):
+            return False
+        segments = request.__dict__.get("rest_segments")
+        if segments is None:
+            segments = raw.split("/")[1:] if "%" not in raw else request.segments
+        found = _find(self._root, segments, 0, len(segments), [], request.method, [])
+        if found is None:
+            return False
+        route, consumed = found
+        if isinstance(route, _HandlerRoute):
+            target: Any = route.handler
+        elif isinstance(route, _FunctionRoute):
+            target = route.func
+        elif isinstance(route, _MethodRoute):
+            if _marked(getattr(route.cls, route.attribute, None)):
+                return True
+            target = route.cls
+        else:
+            return False
+        if _marked(target):
+            return True
+        if consumed >= 0:
+            # A folder handler may itself be a router (or wrap one): ask it about the rest.
+            probe = _find_probe(target)
+            if probe is not None:
+                inner = copy.copy(request)
+                inner.mount = request.mount + "".join("/" + quote(s, safe=_SEGMENT_SAFE)
+                                                      for s in segments[:consumed])
+                inner.rest_segments = segments[consumed:]
+                return probe(inner) is True
+        return False
+
     def _not_found(self, request: Request, segments: list[str]) -> Response:
         if segments and segments[-1] != "":
             # '/x' where only the folder '/x/' exists: send the browser to the folder.
@@ -766,6 +807,30 @@ class Router:
                     target += "?" + request.query_string
                 return _redirect(target)
         return _not_found(request)
+
+
+_CROSS_SITE_MARK = "kali_allow_cross_site"     # set by kali.security.allow_cross_site_requests
+
+
+def _marked(target: Any) -> bool:
+    for _ in range(32):        # follow functools.wraps chains, never loop forever
+        if target is None:
+            return False
+        if getattr(target, _CROSS_SITE_MARK, False) is True:
+            return True
+        target = getattr(target, "__wrapped__", None)
+    return False
+
+
+def _find_probe(target: Any) -> Callable[[Request], Any] | None:
+    for _ in range(32):
+        if target is None:
+            return None
+        probe = getattr(target, "allows_cross_site", None)
+        if callable(probe):
+            return probe  # type: ignore[no-any-return]
+        target = getattr(target, "__wrapped__", None)
+    return None
 
 
 def _find(node: _Node, segments: list[str], i: int, n: int, wild: list[str], method: str,

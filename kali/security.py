@@ -301,9 +301,17 @@ class SecurityWrapper:
             path = request.path
             if any(p.fullmatch(path) for p in self._cross_site_paths):
                 return True
-        # A dispatcher (e.g. a router) may know whether the handler it would call opted out.
-        probe = getattr(self.handler, "allows_cross_site", None)
-        return callable(probe) and probe(request) is True
+        # A dispatcher (e.g. a router) may know whether the handler it would call opted out;
+        # it may sit behind other wrappers (the SQLite guard), so follow __wrapped__ to it.
+        handler = self.handler
+        for _ in range(32):
+            probe = getattr(handler, "allows_cross_site", None)
+            if callable(probe):
+                return probe(request) is True
+            handler = getattr(handler, "__wrapped__", None)
+            if handler is None:
+                break
+        return False
 
     def _refuse_cross_site(self, request: Any) -> Response | None:
         reason = cross_site_reason(request)

@@ -48,6 +48,8 @@ _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _HAS_SENDFILE = hasattr(os, "sendfile")
 _SERVER_HEADER = f"Server: kali/{__version__}\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_ERROR_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
+                  ("X-Frame-Options", "DENY"))
 _WAKE = object()
 _LISTENER = object()
 _DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
@@ -514,11 +516,13 @@ class Server:
         conn.body = None
         request = Request.from_head(head, payload, conn.client, self.address, self.scheme)
         conn.request = request
+        response = run_handler(self.handler, request, debug=self._debug_for(conn))
+        self._respond(conn, response)
+
+    def _debug_for(self, conn: _Conn) -> bool:
         # A traceback names files and code: show it only to a browser on this machine.
         addr = conn.client[0]
-        debug = self.debug and (addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127."))
-        response = run_handler(self.handler, request, debug=debug)
-        self._respond(conn, response)
+        return self.debug and (addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127."))
 
     def _fail(self, conn: _Conn, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""
@@ -529,7 +533,8 @@ class Server:
         # drain, because closing with unread input makes the kernel reset the connection and
         # the client would never see the reply.
         conn.linger = True
-        self._respond(conn, Response.generic(error.status, error.message))
+        # These answers never reach the app's wrappers, so they carry the protective headers here.
+        self._respond(conn, Response.generic(error.status, error.message, headers=_ERROR_HEADERS))
 
     def _respond(self, conn: _Conn, response: Response) -> None:
         request = conn.request
@@ -540,7 +545,7 @@ class Server:
             if request is None:
                 raise
             logger.exception("could not send the response of %s %s", request.method, request.target)
-            self._prepare(conn, internal_error(request, debug=self.debug), is_head)
+            self._prepare(conn, internal_error(request, debug=self._debug_for(conn)), is_head)
         conn.deadline = None
         conn.response = response
         self._send(conn)
