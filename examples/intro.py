@@ -1,34 +1,108 @@
-"""The first app: a few pages, plain text versus HTML, and what an error page looks like."""
+"""The first app: routes, wildcards and query parameters, plain text versus HTML, error pages.
 
-# Run it with ./demo.sh intro (or: python examples/intro.py).
-import os
+Read this file top to bottom, then run it with `./demo.sh intro` (`demo intro`
+on Windows, or `python examples/intro.py`) and click every link on its home
+page. It needs nothing but Python: kali is the standard library and this
+checkout.
+"""
+
 import sys
+from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, str(HERE.parent))
 
-from kali import Request, Response, serve_http  # noqa: E402
+from kali import HTTPError, Response, Router, StaticFolder, escape, serve_http  # noqa: E402
+
+# A Router is the app: it sends each request to whatever is published at its path.
+app = Router()
+
+# The shared stylesheet lives in examples/static/; the static_content example explains this line.
+app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 
-def app(request: Request) -> object:
-    """A handler is any function from a Request to a Response or to page content."""
-    if request.path == "/":
-        # A list of strings is an "iolist": the server sends the pieces without joining them.
-        return ["<!DOCTYPE html><title>kali intro</title>",
-                "<h1>Hello from kali</h1>",
-                "<ul><li><a href='/hello?name=World'>/hello?name=World</a>",
-                "<li><a href='/text'>plain text</a>",
-                "<li><a href='/broken'>a handler that raises</a></ul>"]
-    if request.path == "/hello":
-        name = request.GET.get("name", "stranger")
-        import html
-        return ["<p>Hello, ", html.escape(name), "!</p>"]
-    if request.path == "/text":
-        return Response.plain_text("Plain text: <b> is not markup here.\n")
-    if request.path == "/broken":
-        raise RuntimeError("this is what an error page looks like")
-    return Response.generic(404, f"Nothing lives at {request.path}.")
+def page(title: str, *body: object) -> list[object]:
+    """Wrap some HTML in the page every example shares (head, stylesheet, top bar)."""
+    # A handler may return a list of strings (nested as deep as you like): kali sends the
+    # pieces one after another without joining them, so there is no need to build one big string.
+    return [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>", escape(title), " - kali intro</title>",
+        "<link rel='icon' href='/static/favicon.svg'><link rel='stylesheet' href='/static/kali.css'>",
+        "</head><body><header class='bar'><a class='brand' href='/'>",
+        "<img src='/static/favicon.svg' alt=''>kali</a><span class='example'>intro</span></header>",
+        "<main>", body, "</main></body></html>",
+    ]
 
+
+# @app.function(path) publishes a function. Its return value is the page: a string or a list of
+# strings is sent as HTML.
+@app.function("/")
+def home() -> list[object]:
+    """The home page: a link to everything this example shows."""
+    return page(
+        "Hello",
+        "<h1>Hello from kali</h1>",
+        "<p class='lead'>This whole app is one short Python file, <code>examples/intro.py</code>. ",
+        "Each link below is answered by one function in it.</p>",
+        "<h2>Wildcards and query parameters</h2><ul>",
+        "<li><a href='/hello/Ada'>/hello/Ada</a>: a <code>*</code> in the path becomes an argument</li>",
+        "<li><a href='/hello/Ada?times=3&amp;shout=yes'>/hello/Ada?times=3&amp;shout=yes</a>: ",
+        "query parameters become keyword arguments, converted by their annotations</li>",
+        "<li><a href='/hello/Ada?times=lots'>/hello/Ada?times=lots</a>: not a whole number, ",
+        "so kali answers 400 and says which parameter was wrong</li>",
+        "<li><a href='/add/2/40'>/add/2/40</a> is plain text; <a href='/add/2/forty'>/add/2/forty</a> ",
+        "does not match the <code>int</code> wildcards, so it is a 404</li>",
+        "</ul><h2>What errors look like</h2><ul>",
+        "<li><a href='/broken'>/broken</a>: a function that raises. You get a 500 page with the ",
+        "traceback (only ever shown to a browser on this machine)</li>",
+        "<li><a href='/secret'>/secret</a>: a function that refuses with <code>HTTPError(403, ...)</code></li>",
+        "<li><a href='/nowhere'>/nowhere</a>: nothing is published there, so the router answers 404</li>",
+        "</ul><p class='muted'>Next: <code>./demo.sh static_content</code>.</p>",
+    )
+
+
+# A `*` matches one path segment and is passed as a positional argument. Parameters that no
+# wildcard fills come from the query string (?times=3&shout=yes). Annotations say what they
+# are: kali converts the text and answers 400 naming the parameter when it does not fit. A
+# parameter with a default is optional.
+@app.function("/hello/*")
+def hello(name: str, times: int = 1, shout: bool = False) -> list[object]:
+    """Greet someone, `times` times, loudly if asked."""
+    greeting = f"Hello, {name}!"
+    if shout:
+        greeting = greeting.upper()
+    # Anything that came from the request goes through escape() before it goes into HTML:
+    # try /hello/<b>you</b> and see the tags shown, not obeyed.
+    items = [["<li>", escape(greeting), "</li>"] for _ in range(min(times, 100))]
+    return page(greeting, "<h1>Greetings</h1><ul>", items, "</ul><p><a href='/'>Back</a></p>")
+
+
+# Two int wildcards: '/add/2/forty' does not fit, and a path that does not fit is a 404.
+@app.function("/add/*/*")
+def add(a: int, b: int) -> Response:
+    """Plain text instead of HTML: the browser shows it as is, tags and all."""
+    return Response.plain_text(f"{a} + {b} = {a + b}\n<b>This is not bold: plain text is not HTML.</b>\n")
+
+
+@app.function("/broken")
+def broken() -> list[object]:
+    """A bug: the exception becomes a 500 page, and the server carries on serving."""
+    tasks = {"write": "done"}
+    return page("Broken", tasks["test"])     # KeyError: there is no 'test' task
+
+
+@app.function("/secret")
+def secret() -> list[object]:
+    """Refuse on purpose: raise HTTPError anywhere and the visitor gets that status and message."""
+    raise HTTPError(403, "This page is not for you (it is an example of HTTPError).")
+
+
+# Nothing is published at /nowhere: the router answers 404 by itself.
 
 if __name__ == "__main__":
+    # Prints the address, opens your browser and serves until Ctrl-C. `./demo.sh intro --port 8090
+    # --no-browser` sets KALI_PORT and KALI_NO_BROWSER, which serve_http reads.
     serve_http(app)
