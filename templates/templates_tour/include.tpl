@@ -1,0 +1,3 @@
+<p>Above the included part.</p>
+<!--{include templates_tour/signature}-->
+<p>Below it.</p>
