@@ -140,6 +140,7 @@ class Server:
             import ssl
             self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         self._listener = self._bind(address, port)
+        self._family = int(self._listener.family)
         bound = self._listener.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
         self._selector = selectors.DefaultSelector()
@@ -338,7 +339,7 @@ class Server:
 
     def _accept(self) -> None:
         raw_accept = self._listener._accept  # type: ignore[attr-defined]
-        family = self._listener.family
+        family = self._family
         for _ in range(64):
             try:
                 # socket.accept() minus its enum conversions: this runs once per request.
