@@ -405,10 +405,9 @@ class RequestParser:
 
     # -- bodies --------------------------------------------------------------
 
-    def _next_body_bytes(self) -> Event:
+    def _take_remaining(self) -> bytes:
+        """Up to `_remaining` buffered body bytes (the caller checked the buffer is not empty)."""
         buf = self._buf
-        if not buf:
-            return NEED_DATA
         n = self._remaining
         if len(buf) <= n:
             data = bytes(buf)
@@ -417,6 +416,12 @@ class RequestParser:
             data = bytes(buf[:n])
             del buf[:n]
         self._remaining -= len(data)
+        return data
+
+    def _next_body_bytes(self) -> Event:
+        if not self._buf:
+            return NEED_DATA
+        data = self._take_remaining()
         if not self._remaining:
             self._state = _DONE
         return data
@@ -454,17 +459,9 @@ class RequestParser:
                 self._remaining = size
                 self._state = _CHUNK_DATA
             elif state == _CHUNK_DATA:
-                buf = self._buf
-                if not buf:
+                if not self._buf:
                     return NEED_DATA
-                n = self._remaining
-                if len(buf) <= n:
-                    data = bytes(buf)
-                    buf.clear()
-                else:
-                    data = bytes(buf[:n])
-                    del buf[:n]
-                self._remaining -= len(data)
+                data = self._take_remaining()
                 if not self._remaining:
                     self._state = _CHUNK_CRLF
                 return data
