@@ -1,21 +1,58 @@
-"""An in-process test client: requests go through the real parser, without a socket."""
+"""An in-process test client: requests go through the real parser, without a socket.
+
+`Client(handler)` builds each request as the raw bytes a browser would send
+(form bodies urlencoded or multipart, JSON, cookies from earlier responses),
+feeds them to the same sans-IO `RequestParser` the server uses, calls the
+handler the way the server does (`run_handler`: HTTPError -> its page,
+exceptions -> 500) and collects the response as the browser would receive it
+(Content-Length added, HEAD bodies dropped, files read, streams pulled).
+
+    client = Client(app)
+    r = client.post("/notes", data={"title": "Milk"}, follow_redirects=True)
+    assert r.status == 200 and "Milk" in r.text
+
+What differs from a live server, on purpose:
+
+- `Pause`s in a streamed body are skipped, not waited for, and at most
+  `max_stream_items` items are pulled (so an endless event stream ends);
+- an exception raised while a stream is pulled propagates to the test (the
+  server would log it and cut the connection);
+- the `Date`, `Server` and `Connection` headers the server adds are absent.
+
+`serve_http` wraps the app in `kali.security.secure`; pass `secure=True` to
+test through the same wrapper (Host allow-list, cross-site refusal, security
+headers).  Without it the client calls the handler as given, which is what a
+test of one layer usually wants.
+"""
 
 from __future__ import annotations
 
 import json as _json
+import mimetypes
 import os
+import tempfile
+import time
 import uuid
+from email.utils import parsedate_to_datetime
 from typing import IO, Any, Iterable, Mapping, Union
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .http import END, NEED_DATA, Headers, HTTPError, RequestHead, RequestParser
-from .iolist import iter_chunks, to_bytes
+from .iolist import iter_chunks, to_chunks
+from .multipart import SPOOL_SIZE
 from .request import Request
-from .response import FileBody, Handler, Pause, Response, Stream, run_handler
+from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler
 
 __all__ = ["Client", "TestResponse"]
 
+#: One uploaded file: raw bytes or text, an open binary file, or a tuple
+#: (filename, content[, content_type]) where content is bytes, str or a file.
 FileSpec = Union[bytes, str, IO[bytes], tuple[Any, ...]]
+#: Form, query or file fields: a mapping (a list value means repeated fields) or (name, value) pairs.
+Fields = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class TestResponse:
@@ -25,8 +62,11 @@ class TestResponse:
 
     def __init__(self, status: int, headers: Headers, body: bytes, request: Request,
                  response: Response) -> None:
+        #: The status code.
         self.status = status
+        #: The response headers (case-insensitive), with the Content-Length the server would send.
         self.headers = headers
+        #: The body as bytes (empty for HEAD).
         self.body = body
         #: The Request the handler saw.
         self.request = request
@@ -49,6 +89,11 @@ class TestResponse:
         """The Location header of a redirect."""
         return self.headers.get("location")
 
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header ('' if none)."""
+        return self.headers.get("content-type") or ""
+
     def __repr__(self) -> str:
         return f"<TestResponse {self.status} {len(self.body)} bytes>"
 
@@ -61,23 +106,95 @@ class Client:
     def __init__(self, handler: Handler, *, host: str = "127.0.0.1:8080", scheme: str = "http",
                  headers: Mapping[str, str] | None = None, follow_redirects: bool = False,
                  client_address: tuple[str, int] = ("127.0.0.1", 50000),
-                 max_stream_items: int = 10000) -> None:
+                 max_stream_items: int = 10000, secure: bool = False,
+                 allowed_hosts: Iterable[str] = (), allow_cross_site: Iterable[str] = (),
+                 debug: bool = True) -> None:
+        if secure:
+            from .security import SecurityWrapper, secure as secure_handler
+            allowed_hosts = tuple(allowed_hosts)
+            allow_cross_site = tuple(allow_cross_site)
+            if isinstance(handler, SecurityWrapper):
+                # Like serve_http: a second wrapper would refuse the hosts the first one allows.
+                if allowed_hosts or allow_cross_site:
+                    raise ValueError("the handler is already wrapped by kali.security.secure(): pass "
+                                     "allowed_hosts= and allow_cross_site= to one of them, not both")
+            else:
+                handler = secure_handler(handler, allowed_hosts=allowed_hosts,
+                                         allow_cross_site=allow_cross_site, debug=debug)
+        elif tuple(allowed_hosts) or tuple(allow_cross_site):
+            raise ValueError("allowed_hosts= and allow_cross_site= need secure=True")
+        #: The handler requests are sent to (wrapped by `secure` when secure=True).
         self.handler = handler
+        #: The server's address as browsers name it: the default Host header, and the port the
+        #: handler sees in `request.server`.
         self.host = host
         self.scheme = scheme
+        #: Headers sent with every request (a request's own headers override them).
         self.headers = dict(headers or {})
         self.follow_redirects = follow_redirects
         self.client_address = client_address
+        #: A streamed body is cut after this many items (an event stream may never end).
         self.max_stream_items = max_stream_items
-        #: Cookies set by responses, sent back with later requests (like a browser).
+        #: Tracebacks on 500 pages for loopback clients, as the server does in debug mode.
+        self.debug = debug
+        #: Cookies set by responses, sent back with later requests like a browser's (name -> value;
+        #: a test may add or remove some).  Each is sent only below the Path it was set for.
         self.cookies: dict[str, str] = {}
+        self._cookie_paths: dict[str, str] = {}
+
+    # -- cookies ---------------------------------------------------------------------
+
+    def _cookie_header(self, path: str, extra: Mapping[str, str] | None) -> str:
+        jar = {name: value for name, value in self.cookies.items()
+               if _path_matches(path, self._cookie_paths.get(name, "/"))}
+        jar.update(extra or {})
+        return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+    def _store_cookies(self, headers: Headers, request_path: str) -> None:
+        for header in headers.get_all("set-cookie"):
+            pair, *attributes = header.split(";")
+            name, eq, value = pair.partition("=")
+            name = name.strip()
+            if not eq or not name:
+                continue          # browsers ignore a cookie without a name
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            path = ""
+            expired = False
+            max_age_seen = False
+            for attribute in attributes:
+                key, _, arg = attribute.partition("=")
+                key = key.strip().lower()
+                arg = arg.strip()
+                if key == "path" and arg.startswith("/"):
+                    path = arg
+                elif key == "max-age" and arg.lstrip("-").isdigit():
+                    max_age_seen = True
+                    expired = int(arg) <= 0
+                elif key == "expires" and not max_age_seen:
+                    try:
+                        expired = parsedate_to_datetime(arg).timestamp() <= time.time()
+                    except (TypeError, ValueError, IndexError):
+                        pass
+            if not path:
+                # RFC 6265 5.1.4: the default path is the request path's "directory".
+                path = request_path[:request_path.rfind("/")] or "/"
+            if expired:
+                self.cookies.pop(name, None)
+                self._cookie_paths.pop(name, None)
+            else:
+                self.cookies[name] = value
+                self._cookie_paths[name] = path
+
+    # -- requests --------------------------------------------------------------------
 
     def get(self, url: str, **kwargs: Any) -> TestResponse:
         """Send a GET request."""
         return self.request("GET", url, **kwargs)
 
     def head(self, url: str, **kwargs: Any) -> TestResponse:
-        """Send a HEAD request."""
+        """Send a HEAD request (the response has the GET's headers and no body)."""
         return self.request("HEAD", url, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> TestResponse:
@@ -88,6 +205,10 @@ class Client:
         """Send a PUT request."""
         return self.request("PUT", url, **kwargs)
 
+    def patch(self, url: str, **kwargs: Any) -> TestResponse:
+        """Send a PATCH request."""
+        return self.request("PATCH", url, **kwargs)
+
     def delete(self, url: str, **kwargs: Any) -> TestResponse:
         """Send a DELETE request."""
         return self.request("DELETE", url, **kwargs)
@@ -96,162 +217,301 @@ class Client:
         """Send an OPTIONS request."""
         return self.request("OPTIONS", url, **kwargs)
 
-    def request(self, method: str, url: str, *, query: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
-                data: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
-                files: Mapping[str, FileSpec] | None = None, json: Any = None,
-                body: bytes | None = None, headers: Mapping[str, str] | None = None,
+    def request(self, method: str, url: str, *, query: Fields | None = None,
+                data: Fields | None = None, files: Fields | None = None, json: Any = None,
+                body: bytes | None = None, headers: Mapping[str, str | None] | None = None,
                 cookies: Mapping[str, str] | None = None,
                 follow_redirects: bool | None = None) -> TestResponse:
-        """Send one request (and follow redirects if asked); returns the final response."""
-        raw = self.build_request(method, url, query=query, data=data, files=files, json=json,
-                                 body=body, headers=headers, cookies=cookies)
-        response = self.send_raw(raw)
+        """Send one request (and follow redirects if asked, like a browser); returns the final response.
+
+        `url` is a path ('/a?b=1') or an absolute URL, whose host becomes the Host
+        header.  `query` adds query fields; `data` sends a urlencoded form (or
+        the text fields of a multipart form when `files` is given); `json` a
+        JSON body; `body` raw bytes.  A list value means a repeated field.
+        `headers` override the defaults (a None value leaves a header out);
+        `cookies` are sent along with the ones the client keeps.
+        """
+        method = method.upper()
+        payload, content_type = _encode_body(data, files, json, body)
+        target, host = self._locate(url, query)
+        response = self._exchange(method, target, host, payload, content_type, headers, cookies)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
         history: list[TestResponse] = []
-        while follow and response.status in (301, 302, 303, 307, 308) and response.location:
+        while follow and response.status in _REDIRECTS and response.location:
             if len(history) >= 20:
                 raise RuntimeError(f"more than 20 redirects, the last to {response.location}")
+            new_url = urljoin(f"{self.scheme}://{host}{target}", response.location.strip())
+            parts = urlsplit(new_url)
+            if parts.scheme != self.scheme or parts.netloc.lower() != host.lower():
+                break             # the redirect leaves this app: hand it back to the test
             history.append(response)
-            base = f"{self.scheme}://{self.host}{response.request.target}"
-            target = urljoin(base, response.location)
-            parts = urlsplit(target)
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if response.status in (307, 308):
-                raw = self.build_request(method, path, data=data, files=files, json=json, body=body,
-                                         headers=headers, cookies=cookies)
-            else:
-                raw = self.build_request("GET" if method != "HEAD" else "HEAD", path, headers=headers,
-                                         cookies=cookies)
-            response = self.send_raw(raw)
+            # What browsers do (Fetch standard 4.4): 303 turns anything but HEAD into a GET;
+            # 301 and 302 turn a POST into a GET; 307 and 308 repeat the request as it was.
+            status = response.status
+            if (status == 303 and method not in ("GET", "HEAD")) or (status in (301, 302) and method == "POST"):
+                method, payload, content_type = "GET", None, None
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            response = self._exchange(method, target, host, payload, content_type, headers, cookies)
         response.history = history
         return response
 
-    def build_request(self, method: str, url: str, *, query: Any = None, data: Any = None,
-                      files: Mapping[str, FileSpec] | None = None, json: Any = None,
-                      body: bytes | None = None, headers: Mapping[str, str] | None = None,
+    def build_request(self, method: str, url: str, *, query: Fields | None = None,
+                      data: Fields | None = None, files: Fields | None = None, json: Any = None,
+                      body: bytes | None = None, headers: Mapping[str, str | None] | None = None,
                       cookies: Mapping[str, str] | None = None) -> bytes:
         """The raw bytes of a request, exactly as a browser would send them."""
-        target = _target(url, query)
-        all_headers: dict[str, str] = {"Host": self.host}
-        all_headers.update(self.headers)
-        payload = b""
-        if json is not None:
-            payload = _json.dumps(json).encode("utf-8")
-            all_headers["Content-Type"] = "application/json"
-        elif files:
-            boundary = "kali-" + uuid.uuid4().hex
-            payload = _multipart(data or {}, files, boundary)
-            all_headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-        elif data is not None:
-            pairs = data.items() if isinstance(data, Mapping) else data
-            flat = [(k, v) for k, value in pairs for v in (value if isinstance(value, list) else [value])]
-            payload = urlencode(flat, encoding="utf-8").encode("ascii")
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            payload = body
-        if payload or method in ("POST", "PUT", "PATCH"):
-            all_headers["Content-Length"] = str(len(payload))
-        jar = dict(self.cookies)
-        jar.update(cookies or {})
-        if jar:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-        all_headers.update(headers or {})
-        lines = [f"{method} {target} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in all_headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+        payload, content_type = _encode_body(data, files, json, body)
+        target, host = self._locate(url, query)
+        return self._raw(method.upper(), target, host, payload, content_type, headers, cookies)
 
     def send_raw(self, raw: bytes) -> TestResponse:
         """Parse raw request bytes like the server does, run the handler, collect the response."""
         parser = RequestParser()
         parser.feed(raw)
         head: RequestHead | None = None
-        chunks: list[bytes] = []
+        body: bytearray | IO[bytes] | None = None
         try:
             while True:
                 event = parser.next_event()
                 if event is END:
                     break
                 if event is NEED_DATA:
-                    raise ValueError("the raw request is incomplete")
+                    raise ValueError("the raw request is incomplete (the server would wait for more)")
                 if isinstance(event, RequestHead):
                     head = event
+                    # The server keeps small bodies in memory and spools larger ones to disk.
+                    if event.content_length is not None and event.content_length <= SPOOL_SIZE:
+                        body = bytearray()
+                    elif event.has_body:
+                        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
                 elif isinstance(event, bytes):
-                    chunks.append(event)
+                    if body is None:
+                        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+                    if isinstance(body, bytearray):
+                        body += event
+                    else:
+                        body.write(event)
         except HTTPError as exc:
-            request = Request("GET", "/", client=self.client_address)
+            if body is not None and not isinstance(body, bytearray):
+                body.close()
+            request = Request("GET", "/", client=self.client_address, server=self._server_address())
             return self._collect(request, Response.generic(exc.status, exc.message))
-        assert head is not None
-        host, _, port = self.host.rpartition(":")
-        server = (host or self.host, int(port) if port.isdigit() else 80)
-        request = Request.from_head(head, b"".join(chunks), self.client_address, server, self.scheme)
-        return self._collect(request, run_handler(self.handler, request))
+        if head is None:
+            raise AssertionError("the parser ended without a request head")
+        payload: bytes | IO[bytes]
+        if body is None:
+            payload = b""
+        elif isinstance(body, bytearray):
+            payload = bytes(body)
+        else:
+            body.seek(0)
+            payload = body
+        request = Request.from_head(head, payload, self.client_address, self._server_address(), self.scheme)
+        return self._collect(request, run_handler(self.handler, request, debug=self._debug()))
+
+    # -- internals -------------------------------------------------------------------
+
+    def _debug(self) -> bool:
+        # Like the server: a traceback names files and code, so only a client on this machine sees it.
+        address = self.client_address[0]
+        return self.debug and (address.startswith("127.") or address == "::1"
+                               or address.startswith("::ffff:127."))
+
+    def _server_address(self) -> tuple[str, int]:
+        host, sep, port = self.host.rpartition(":")
+        if not sep or not port.isdigit() or host.count(":") and not host.endswith("]"):
+            host, port = self.host, ""
+        return host.strip("[]"), int(port) if port else _DEFAULT_PORTS.get(self.scheme, 80)
+
+    def _locate(self, url: str, query: Fields | None) -> tuple[str, str]:
+        """(request target, Host) for a path or an absolute URL."""
+        host = self.host
+        if url.lower().startswith(("http://", "https://")):
+            parts = urlsplit(url)
+            if parts.scheme.lower() != self.scheme:
+                raise ValueError(f"this client speaks {self.scheme}, not {parts.scheme}: use "
+                                 f"Client(..., scheme={parts.scheme.lower()!r}) for {url!r}")
+            host = parts.netloc
+            url = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return _target(url, query), host
+
+    def _exchange(self, method: str, target: str, host: str, payload: bytes | None,
+                  content_type: str | None, headers: Mapping[str, str | None] | None,
+                  cookies: Mapping[str, str] | None) -> TestResponse:
+        raw = self._raw(method, target, host, payload, content_type, headers, cookies)
+        return self.send_raw(raw)
+
+    def _raw(self, method: str, target: str, host: str, payload: bytes | None, content_type: str | None,
+             headers: Mapping[str, str | None] | None, cookies: Mapping[str, str] | None) -> bytes:
+        # Header names are case-insensitive: a test's 'host' replaces the default 'Host'.
+        fields: dict[str, tuple[str, str | None]] = {}
+
+        def put(name: str, value: str | None) -> None:
+            fields[name.lower()] = (name, value)
+
+        put("Host", host)
+        for name, value in self.headers.items():
+            put(name, value)
+        if content_type is not None:
+            put("Content-Type", content_type)
+        if payload or method in ("POST", "PUT", "PATCH"):
+            put("Content-Length", str(len(payload or b"")))
+        cookie = self._cookie_header(target.split("?", 1)[0], cookies)
+        if cookie:
+            put("Cookie", cookie)
+        for name, given in (headers or {}).items():
+            put(name, given)
+        lines = [f"{method} {target} HTTP/1.1"]
+        for name, wanted in fields.values():
+            if wanted is None:
+                continue
+            if "\r" in wanted or "\n" in wanted:
+                raise ValueError(f"header {name!r} contains a line break: {wanted!r}")
+            lines.append(f"{name}: {wanted}")
+        text = "\r\n".join(lines) + "\r\n\r\n"
+        try:
+            head = text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("request header values must be Latin-1 (browsers percent-encode other "
+                             "text); encode it first") from None
+        return head + (payload or b"")
 
     def _collect(self, request: Request, response: Response) -> TestResponse:
+        try:
+            headers, chunks = self._prepare(request, response)
+        except Exception:
+            # The server answers a response it cannot send (a header with a line break or
+            # non-Latin-1 text, a bad iolist) with a 500 page; so does the client.
+            response = internal_error(request, debug=self._debug())
+            headers, chunks = self._prepare(request, response)
         content = response.content
-        body: bytes
         if request.method == "HEAD":
+            body = b""
             if isinstance(content, Stream):
                 content.close()
             elif isinstance(content, FileBody) and content.file is not None:
-                content.file.close()
-            body = b""
+                content.file.close()    # never read: do not leak the handler's open file
         elif isinstance(content, FileBody):
-            f = content.open()
-            try:
-                f.seek(content.offset)
-                body = f.read(content.length)
-            finally:
-                f.close()
+            body = b""
+            if content.length or content.file is not None:
+                f = content.open()
+                try:
+                    f.seek(content.offset)
+                    body = f.read(content.length)
+                finally:
+                    f.close()
         elif isinstance(content, Stream):
-            parts: list[bytes] = []
-            try:
-                for n, item in enumerate(content.iterator):
-                    if n >= self.max_stream_items:
-                        break
-                    if not isinstance(item, Pause):
-                        parts.extend(iter_chunks(item))
-            finally:
-                content.close()
-            body = b"".join(parts)
+            body = self._pull(content)
         else:
-            body = to_bytes(content)
-        headers = response.headers.copy()
-        if not isinstance(content, Stream) and response.code not in (204, 304):
-            length = content.length if isinstance(content, FileBody) else len(to_bytes(content))
-            headers["Content-Length"] = str(length)
-        for value in headers.get_all("set-cookie"):
-            name, _, rest = value.partition("=")
-            cookie_value, _, attributes = rest.partition(";")
-            if "max-age=0" in attributes.lower().replace(" ", ""):
-                self.cookies.pop(name.strip(), None)
-            else:
-                self.cookies[name.strip()] = cookie_value.strip()
+            body = b"".join(chunks)
+        self._store_cookies(headers, request.raw_path if request.raw_path.startswith("/") else "/")
         request.close()
         return TestResponse(response.code, headers, body, request, response)
 
+    def _prepare(self, request: Request, response: Response) -> tuple[Headers, list[bytes]]:
+        """The headers the server would send (and an iolist body's chunks), checked as the server does."""
+        content = response.content
+        length: int | None
+        chunks: list[bytes] = []
+        if isinstance(content, FileBody):
+            length = content.length
+        elif isinstance(content, Stream):
+            length = None
+        else:
+            chunks = to_chunks(content)
+            length = sum(map(len, chunks))
+        headers = Headers()
+        for name, value in response.headers.items():
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"response header {name!r} contains a line break: {value!r}")
+            value.encode("latin-1")       # the server sends the head as Latin-1: other text fails there
+            if length is not None and name.lower() == "content-length":
+                continue                  # the server replaces it with the real length
+            headers.add(name, value)
+        code = response.code
+        if length is not None and code >= 200 and code not in (204, 304):
+            headers["Content-Length"] = str(length)
+        return headers, chunks
 
-def _target(url: str, query: Any) -> str:
-    if url.startswith(("http://", "https://")):
-        parts = urlsplit(url)
-        url = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    def _pull(self, stream: Stream) -> bytes:
+        parts: list[bytes] = []
+        try:
+            for n, item in enumerate(stream.iterator):
+                if n >= self.max_stream_items:
+                    break
+                if type(item) is not Pause:
+                    parts.extend(iter_chunks(item))
+        finally:
+            stream.close()
+        return b"".join(parts)
+
+
+def _path_matches(request_path: str, cookie_path: str) -> bool:
+    """RFC 6265 5.1.4 path-match."""
+    if request_path == cookie_path:
+        return True
+    if request_path.startswith(cookie_path):
+        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    return False
+
+
+def _pairs(fields: Fields) -> list[tuple[str, Any]]:
+    """(name, value) pairs, a list or tuple value standing for a repeated field."""
+    items = fields.items() if isinstance(fields, Mapping) else fields
+    out: list[tuple[str, Any]] = []
+    for name, value in items:
+        for one in value if isinstance(value, (list, tuple)) else (value,):
+            out.append((str(name), one))
+    return out
+
+
+def _target(url: str, query: Fields | None) -> str:
     if not url.startswith("/") and url != "*":
-        raise ValueError(f"a test request needs a path starting with '/', not {url!r}")
-    # Quote what a browser would quote (spaces, non-ASCII), leave the rest as written.
-    url = quote(url, safe="/?&=%:@!$'()*+,;[]~#-._")
+        raise ValueError(f"a test request needs a path starting with '/' or an absolute URL, not {url!r}")
+    url = url.split("#", 1)[0]       # browsers never send the fragment
+    # Quote what a browser would quote (spaces, non-ASCII as UTF-8), leave the rest as written.
+    url = quote(url, safe="/?&=%:@!$'()*+,;[]~-._")
     if query:
-        pairs = query.items() if isinstance(query, Mapping) else query
-        url += ("&" if "?" in url else "?") + urlencode(list(pairs), encoding="utf-8")
+        pairs = [(name, _field_text(value)) for name, value in _pairs(query)]
+        url += ("&" if "?" in url else "?") + urlencode(pairs, encoding="utf-8")
     return url
 
 
-def _multipart(data: Any, files: Mapping[str, FileSpec], boundary: str) -> bytes:
+def _field_text(value: Any) -> str:
+    if value is None:
+        raise ValueError("a form or query field cannot be None (a browser sends '' for an empty field)")
+    return str(value)
+
+
+def _encode_body(data: Fields | None, files: Fields | None, json: Any,
+                 body: bytes | None) -> tuple[bytes | None, str | None]:
+    """(payload, Content-Type) for the body arguments of a request."""
+    given = [name for name, value in (("data", data), ("files", files), ("json", json), ("body", body))
+             if value is not None]
+    if len(given) > 1 and given != ["data", "files"]:
+        raise ValueError(f"a request takes one of data= (with files=), json= and body=, not {' and '.join(given)}")
+    if json is not None:
+        return _json.dumps(json).encode("utf-8"), "application/json"
+    if files is not None:
+        boundary = "----kaliFormBoundary" + uuid.uuid4().hex
+        return _multipart(data or {}, files, boundary), f"multipart/form-data; boundary={boundary}"
+    if data is not None:
+        pairs = [(name, _field_text(value)) for name, value in _pairs(data)]
+        return urlencode(pairs, encoding="utf-8").encode("ascii"), "application/x-www-form-urlencoded"
+    if body is not None:
+        if not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"body= must be bytes, not {type(body).__name__}")
+        return bytes(body), None
+    return None, None
+
+
+def _multipart(data: Fields, files: Fields, boundary: str) -> bytes:
     parts: list[bytes] = []
-    pairs = data.items() if isinstance(data, Mapping) else data
-    for name, value in pairs:
-        for v in value if isinstance(value, list) else [value]:
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_q(name)}"\r\n\r\n'.encode("utf-8"))
-            parts.append(str(v).encode("utf-8") + b"\r\n")
-    for name, spec in files.items():
+    for name, value in _pairs(data):
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_q(name)}"\r\n\r\n'.encode("utf-8"))
+        parts.append(_field_text(value).encode("utf-8") + b"\r\n")
+    file_items = files.items() if isinstance(files, Mapping) else files
+    for name, spec in file_items:
         for one in spec if isinstance(spec, list) else [spec]:
             filename, content, ctype = _file_spec(one)
             parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="{_q(name)}"; '
@@ -267,16 +527,25 @@ def _q(text: str) -> str:
 
 
 def _file_spec(spec: Any) -> tuple[str, bytes, str]:
+    """(filename, content, content type) of one file; the type is guessed from the name like a browser."""
+    ctype: str | None = None
     if isinstance(spec, tuple):
-        filename = spec[0]
-        content = spec[1]
-        ctype = spec[2] if len(spec) > 2 else "application/octet-stream"
+        if not 2 <= len(spec) <= 3:
+            raise ValueError(f"a file is (filename, content) or (filename, content, content_type), not {spec!r:.80}")
+        filename, content = spec[0], spec[1]
+        if len(spec) == 3:
+            ctype = spec[2]
+    elif isinstance(spec, (bytes, str)):
+        filename, content = "upload.bin", spec
     else:
         content = spec
         filename = os.path.basename(getattr(spec, "name", "upload.bin"))
-        ctype = "application/octet-stream"
     if hasattr(content, "read"):
         content = content.read()
     if isinstance(content, str):
         content = content.encode("utf-8")
-    return filename, content, ctype
+    if not isinstance(content, (bytes, bytearray)):
+        raise TypeError(f"the content of the file {filename!r} must be bytes, str or a binary file")
+    if ctype is None:
+        ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return str(filename), bytes(content), ctype
