@@ -1,0 +1,127 @@
+"""Uploading files (several at once, large ones streamed to disk), listing and downloading them.
+
+Run it with `./demo.sh uploads`, upload a few files (try a big one: a video,
+a disk image), download them again. The files are kept in your per-user
+data folder (~/.local/share/kali-uploads on Linux) unless the environment
+variable KALI_UPLOADS_DIR names another folder.
+"""
+
+import datetime
+import os
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+# Let the example run from a checkout without installing kali.
+sys.path.insert(0, str(HERE.parent))
+
+from kali import HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, serve_http  # noqa: E402
+from kali.sqlite import data_folder  # noqa: E402
+
+# data_folder() is the per-user place for an app's data, created private (readable by you only).
+FOLDER = Path(os.environ.get("KALI_UPLOADS_DIR") or data_folder("kali-uploads"))
+FOLDER.mkdir(parents=True, exist_ok=True)
+
+templates = TemplateFolder(HERE.parent / "templates")
+
+
+def file_size(size: float) -> str:
+    """A byte count the way people read it: 5.2 MB."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+templates.register_formatter("filesize", file_size)
+
+
+def safe_name(filename: str) -> str:
+    """A file name that is safe to create in FOLDER, made from the name the browser sent.
+
+    Never trust an uploaded file's name: it is whatever the other end chose to send. kali already
+    strips any folder part ('C:\\Users\\me\\cv.pdf' arrives as 'cv.pdf'), and this keeps letters,
+    digits and a few harmless characters, and refuses names that would be hidden ('.bashrc').
+    """
+    kept = "".join(c if c.isalnum() or c in " .-_()+," else "_" for c in filename)
+    return kept.strip(" .")[:150] or "upload"
+
+
+def unused_path(name: str) -> Path:
+    """FOLDER/name, or FOLDER/'name (2).ext' and so on if that is taken: an upload never overwrites."""
+    path = FOLDER / name
+    stem, suffix = os.path.splitext(name)
+    number = 2
+    while path.exists():
+        path = FOLDER / f"{stem} ({number}){suffix}"
+        number += 1
+    return path
+
+
+def stored_file(name: str) -> Path:
+    """The stored file called `name` (as given in a URL), or a 404.
+
+    The name is looked up among the folder's entries instead of joined to the folder's path, so
+    no name, however crafted ('../../etc/passwd'), can reach outside it.
+    """
+    if name in os.listdir(FOLDER) and (FOLDER / name).is_file():
+        return FOLDER / name
+    raise HTTPError(404, f"There is no uploaded file called {name!r}.")
+
+
+app = Router()
+app.delegate_folder("/static/", StaticFolder(HERE / "static"))
+
+
+@app.function("/")
+def listing(uploaded: int = 0) -> list[object]:
+    """The upload form and the list of stored files (?uploaded=N says how many just arrived)."""
+    files = []
+    for entry in sorted(os.scandir(FOLDER), key=lambda e: e.name.casefold()):
+        if entry.is_file() and not entry.name.startswith("."):
+            info = entry.stat()
+            files.append({"name": entry.name, "url_name": quote(entry.name), "size": info.st_size,
+                          "modified": datetime.datetime.fromtimestamp(info.st_mtime).strftime("%Y-%m-%d %H:%M")})
+    message = f"{uploaded} file(s) uploaded." if uploaded else None
+    return templates("uploads/index", files=files, count=len(files), total=sum(f["size"] for f in files),
+                     folder=str(FOLDER), message=message)
+
+
+@app.function("/upload", methods="POST")
+def upload(request: Request) -> Response:
+    """Save every file of the form's 'files' field, then go back to the list."""
+    # By the time a handler runs, the whole request has arrived: the server kept the body on disk
+    # (above 1 MiB) while it came in, without blocking other requests, and request.files gives each
+    # part as an UploadedFile whose contents are a temporary file. Nothing big is in memory.
+    saved = 0
+    for uploaded in request.files.get_list("files"):
+        if not uploaded.filename:
+            continue        # an <input type=file> left empty still sends a part, with no name
+        # save() copies the contents to the new file in blocks: any size costs a few kB of memory.
+        uploaded.save(unused_path(safe_name(uploaded.filename)))
+        saved += 1
+    if not saved:
+        raise HTTPError(400, "No file was chosen: pick one or more files, then press Upload.")
+    # 303: after a POST, the browser GETs the list (reloading it will not upload again).
+    return Response.redirect(f"/?uploaded={saved}")
+
+
+@app.function("/files/*")
+def download(name: str) -> Response:
+    """Send a stored file back. download_name= makes the browser save it instead of showing it."""
+    # Response.file() sends the file with sendfile(): the kernel copies it to the socket.
+    return Response.file(stored_file(name), download_name=name)
+
+
+@app.function("/files/*/delete", methods="POST")
+def delete(name: str) -> Response:
+    """Delete a stored file."""
+    stored_file(name).unlink()
+    return Response.redirect("/")
+
+
+if __name__ == "__main__":
+    # Uploads up to 4 GiB are accepted by default; serve_http(app, max_body_size=...) changes that.
+    serve_http(app)
