@@ -1,0 +1,18 @@
+<!--{extends layout}-->
+<!--{slot body}-->
+<h1>Delete {contact.name}?</h1>
+<div class="card">
+  <p>This removes {contact.name} from your datebook for good.
+<!--{if linked.appointments}-->
+  Their {linked.appointments} appointment(s) stay in the agenda, without a name.
+<!--{end}-->
+<!--{if linked.tasks}-->
+  Their {linked.tasks} task(s) stay on the task list.
+<!--{end}-->
+  </p>
+  <form method="post" class="row">
+    <button class="danger solid">Delete {contact.name}</button>
+    <a class="button quiet" href="/contacts/{contact.id}">Keep</a>
+  </form>
+</div>
+<!--{end}-->
