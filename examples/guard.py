@@ -1,7 +1,10 @@
-"""A to-do list on SQLite, where the transaction guard catches a handler that forgets to commit."""
+"""The SQLite transaction guard: a forgotten commit gets a 500 page instead of a silent loss.
 
-# Run it with ./demo.sh guard (or: python examples/guard.py).
-#
+Run it with `./demo.sh guard`, add a task with each button, and write a note
+or two in the journal. The database lives in your per-user data folder
+(~/.local/share/kali-guard/ on Linux) unless KALI_GUARD_DB names another file.
+"""
+
 # kali calls every handler on one thread, so an app opens ONE database connection at
 # start-up and uses it in every handler: no pool, no locks. The classic mistake with a
 # shared connection is a handler that writes and forgets to commit. The page looks fine,
@@ -9,21 +12,16 @@
 # file gets "database is locked". `guard(app, db)` checks the connection after every
 # request: a transaction left open is rolled back and the visitor gets a 500 page that
 # says so, instead of a success page that lies.
-#
-# The database lives in your per-user data folder (~/.local/share/kali-guard/ on Linux)
-# unless KALI_GUARD_DB names another file.
 import html
 import os
 import sys
 
-# Let the example run from a checkout without installing kali.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from kali import Request, Response, serve_http  # noqa: E402
-from kali.routing import Router  # noqa: E402
-from kali.sqlite import guard, open_database  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Let the example run from a checkout without installing kali.
+sys.path.insert(0, os.path.dirname(HERE))
+
+from kali import Request, Response, Router, StaticFolder, serve_http  # noqa: E402
+from kali.sqlite import guard, open_database  # noqa: E402
 
 # open_database() sets the file up the way a personal tool should: WAL (another program can
 # read it while the app runs), synchronous=FULL (a saved write survives a crash or power
@@ -39,30 +37,38 @@ def home_page() -> list[object]:
     notes = db.execute("SELECT text, created FROM note ORDER BY id DESC LIMIT 10").fetchall()
     database_file = db.execute("PRAGMA database_list").fetchone()["file"]
     return [
-        "<!DOCTYPE html><html lang='en'><meta charset='utf-8'><title>kali guard</title>",
-        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em}"
-        "form{margin:.5em 0}code{background:#eee;padding:0 .2em}</style>",
-        "<h1>Tasks</h1><ul>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Guard - kali</title>",
+        "<link rel='icon' href='/static/favicon.svg'><link rel='stylesheet' href='/static/kali.css'>",
+        "</head><body><header class='bar'><a class='brand' href='/'><img src='/static/favicon.svg' alt=''>kali</a>",
+        "<span class='example'>guard</span></header><main>",
+        "<h1>Tasks</h1><ul class='items' id='tasks'>",
         # Rows from open_database() are addressable by column name.
-        [["<li>", html.escape(task["title"]), "</li>"] for task in tasks],
+        [["<li><span class='grow'>", html.escape(task["title"]), "</span></li>"] for task in tasks],
         "</ul>",
-        "<form method='post' action='/tasks'><input name='title' required placeholder='a task'> "
-        "<button>Add (commits)</button></form>",
-        "<form method='post' action='/tasks/forgetful'><input name='title' required placeholder='a task'> "
-        "<button>Add (forgets to commit)</button></form>",
+        "<form method='post' action='/tasks' class='row'><input name='title' required placeholder='a task' "
+        "aria-label='Task'> <button>Add (commits)</button></form>",
+        "<form method='post' action='/tasks/forgetful' class='row'><input name='title' required "
+        "placeholder='a task' aria-label='Task, forgotten'> <button class='danger'>Add (forgets to commit)"
+        "</button></form>",
         "<h2>Journal</h2><p>This part runs in <em>per-request</em> mode: its handler never commits; "
         "the guard commits when the response is a success and rolls back when it is an error.</p>",
-        "<form method='post' action='/journal'><input name='text' placeholder='a note (leave empty to see "
-        "the rollback)'> <button>Write</button></form><ul>",
-        [["<li>", html.escape(note["created"]), ": ", html.escape(note["text"]), "</li>"] for note in notes],
-        "</ul><p>The database is <code>", html.escape(database_file), "</code>. Another program can read "
-        "and write it while this app runs, e.g. <code>sqlite3 FILE \"INSERT INTO task (title) VALUES "
-        "('from a terminal')\"</code>.</p>",
+        "<form method='post' action='/journal' class='row'><input name='text' aria-label='Note' "
+        "placeholder='a note (leave empty to see the rollback)'> <button>Write</button></form>",
+        "<ul class='items' id='journal'>",
+        [["<li><small>", html.escape(note["created"]), "</small><span class='grow'>", html.escape(note["text"]),
+          "</span></li>"] for note in notes],
+        "</ul><p class='muted'>The database is <code>", html.escape(database_file), "</code>. Another program "
+        "can read and write it while this app runs, e.g. <code>sqlite3 FILE \"INSERT INTO task (title) "
+        "VALUES ('from a terminal')\"</code>.</p>",
+        "<p class='muted'>Next: <code>./demo.sh datebook</code>.</p></main></body></html>",
     ]
 
 
 # The app is a Router; the whole of it is guarded below, in serve_http(guard(app, db)).
 app = Router()
+# The stylesheet all the examples share (see the static_content example).
+app.delegate_folder("/static/", StaticFolder(os.path.join(HERE, "static")))
 
 
 @app.function("/")

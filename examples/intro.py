@@ -1,4 +1,4 @@
-"""The first app: routes, wildcards and query parameters, plain text versus HTML, error pages.
+"""The first app: routes, wildcards, typed query parameters, plain text vs HTML, error pages.
 
 Read this file top to bottom, then run it with `./demo.sh intro` (`demo intro`
 on Windows, or `python examples/intro.py`) and click every link on its home

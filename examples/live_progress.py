@@ -1,4 +1,4 @@
-"""A long job whose progress streams to the page (server-sent events) while other pages stay responsive.
+"""A long job streams its progress to the page (server-sent events); other pages stay responsive.
 
 Run it with `./demo.sh live_progress`, press Start, and while the bar fills
 open "another page" in a new tab: it loads at once. kali runs every handler

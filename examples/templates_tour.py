@@ -1,4 +1,4 @@
-"""Template files: placeholders, formatters, conditionals, loops with "otherwise", extension, errors.
+"""Template files: placeholders, formatters, if, loops with "otherwise", layouts, mistakes.
 
 Run it with `./demo.sh templates_tour`. The page shows each template file in
 `templates/templates_tour/` next to what it renders; two links show what a

@@ -1,4 +1,4 @@
-"""Uploading files (several at once, large ones streamed to disk), listing and downloading them.
+"""Uploading files (several at once, big ones spooled to disk), listing and downloading them.
 
 Run it with `./demo.sh uploads`, upload a few files (try a big one: a video,
 a disk image), download them again. The files are kept in your per-user
