@@ -9,7 +9,7 @@ formatters), a StaticFolder for the stylesheets, and one SQLite connection
 watched by the transaction guard.
 
 Run it with ./demo.sh datebook (options: --port N, --no-browser). The database
-is datebook.sqlite3 in your per-user data folder (~/.local/share/kali-datebook/
+is kali-datebook.sqlite3 in your per-user data folder (~/.local/share/kali-datebook/
 on Linux) unless the environment variable KALI_DATEBOOK_DB names another file.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -56,9 +57,23 @@ db = open_database(os.environ.get("KALI_DATEBOOK_DB") or None, app_name="kali-da
 PRIORITIES = ["Low", "Normal", "High"]
 
 
+def pinned_day() -> dt.date | None:
+    """The day set by KALI_DATEBOOK_TODAY=YYYY-MM-DD, which demos and the README's screenshot use to pretend."""
+    text = os.environ.get("KALI_DATEBOOK_TODAY", "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"KALI_DATEBOOK_TODAY must be a date like 2025-06-03, not {text!r}") from None
+
+
+PINNED_DAY = pinned_day()
+
+
 def today() -> dt.date:
     """Today's date on this computer (asked each time: the app may run past midnight)."""
-    return dt.date.today()
+    return PINNED_DAY or dt.date.today()
 
 
 def as_date(value: dt.date | str) -> dt.date:
@@ -199,13 +214,11 @@ def parse_time(text: str) -> str:
     value = text.strip()
     if not value:
         raise ValidationError("This field is required.")
-    hours, colon, rest = value.partition(":")
-    minutes = rest[:2]
-    seconds = rest[2:]
-    if (not colon or not hours.isdigit() or len(hours) > 2 or int(hours) > 23 or len(minutes) != 2
-            or not minutes.isdigit() or int(minutes) > 59 or seconds not in ("", ":00")):
+    # [0-9], not \d: \d also matches other scripts' digits, which SQLite would not sort.
+    found = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::00)?", value)
+    if found is None:
         raise ValidationError("Enter a time as HH:MM, like 09:30.")
-    return f"{int(hours):02d}:{minutes}"
+    return f"{int(found[1]):02d}:{found[2]}"
 
 
 TIME = Lens(to_native=parse_time)
