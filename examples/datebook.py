@@ -72,7 +72,7 @@ PINNED_DAY = pinned_day()
 
 
 def today() -> dt.date:
-    """Today's date on this computer (asked each time: the app may run past midnight)."""
+    """Today's date here, or the pinned day (asked each time: the app may run past midnight)."""
     return PINNED_DAY or dt.date.today()
 
 
@@ -139,9 +139,9 @@ def layout(request: Request | None, title: str) -> dict[str, Any]:
     nav = [{"href": href, "label": label,
             "current": path == href if href == "/" else path.startswith(href)}
            for href, label in SECTIONS]
-    searching = request is not None and path == "/contacts/"
     return {"title": title, "nav": nav,
-            "search": request.GET.get("q", "") if searching else "",
+            # The search box in the bar shows the search while one is on screen.
+            "search": request.GET.get("q", "") if request is not None and path == "/contacts/" else "",
             # Where a little form (Done, Delete) should send the browser back to afterwards.
             "here": request.target if request is not None else "/"}
 
@@ -166,9 +166,16 @@ def check_token(request: Request) -> None:
                              "Go back, reload the page and try again.")
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """'1 task', '3 tasks'."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def local_target(target: str, fallback: str) -> str:
     """`target` if it is a path on this site, else `fallback`: a form's "back" field must not send the browser away."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Browsers read '\\' as '/' and drop tabs and newlines, so '/\\evil.example' and
+    # '/\t/evil.example' would both lead to another site: only printable ASCII passes.
+    if re.fullmatch(r"/(?![/\\])[!-~]*", target) and "\\" not in target:
         return target
     return fallback
 
@@ -176,10 +183,18 @@ def local_target(target: str, fallback: str) -> str:
 def find(table: Literal["contact", "appointment", "task"], record_id: int) -> sqlite3.Row:
     """One row by id, or a 404 page naming what is missing."""
     # `table` comes from this file, never from a request (the Literal says so to a type checker).
-    row = db.execute(f"SELECT * FROM {table} WHERE id = ?", (record_id,)).fetchone()
+    row: sqlite3.Row | None = db.execute(f"SELECT * FROM {table} WHERE id = ?", (record_id,)).fetchone()
     if row is None:
         raise HTTPError(404, f"There is no {table} number {record_id}; it may have been deleted.")
     return row
+
+
+def updated(cursor: sqlite3.Cursor, table: str, record_id: int) -> None:
+    """A 404 page when an UPDATE found no row: it was deleted meanwhile (in another tab, say)."""
+    # Raised inside `with db:`, so the block rolls back; there was nothing to undo anyway.
+    if cursor.rowcount == 0:
+        raise HTTPError(404, f"There is no {table} number {record_id}; it was deleted while you were editing it, "
+                             "so your changes were not saved.")
 
 
 def contact_choices() -> list[tuple[int, str]]:
@@ -279,7 +294,7 @@ def search_contacts(q: str, sort: str) -> list[sqlite3.Row]:
                           f"OR phone LIKE :w{n} ESCAPE '\\' OR notes LIKE :w{n} ESCAPE '\\')")
     where = " AND ".join(conditions) or "1"
     return db.execute(
-        "SELECT id, name, email, phone, birthday, notes, date(created) AS added, "
+        "SELECT id, name, email, phone, birthday, notes, date(created, 'localtime') AS added, "
         "  (SELECT min(day) FROM appointment WHERE contact_id = contact.id AND day >= :today) AS next_day, "
         "  (SELECT count(*) FROM task WHERE contact_id = contact.id AND NOT done) AS open_tasks "
         f"FROM contact WHERE {where} ORDER BY {CONTACT_ORDER[sort]}", params).fetchall()
@@ -302,7 +317,7 @@ def contact_list(request: Request, q: str = "", sort: ContactSort = "name") -> R
                         "sort": ("descending" if descending else "ascending") if current else "none",
                         "arrow": ("▼" if descending else "▲") if current else ""})
     total = db.execute("SELECT count(*) FROM contact").fetchone()[0]
-    return render(request, "contacts", "Contacts", contacts=rows, columns=columns, q=q,
+    return render(request, "contacts", "Contacts", contacts=rows, columns=columns, q=q, sort=sort,
                   count=f"{len(rows)} of {total}" if q else str(total))
 
 
@@ -311,13 +326,14 @@ class ContactForm(Formlet):
 
     def __init__(self, contact_id: int | None = None) -> None:
         # A Formlet is a set of named elements; each element has a lens that converts its
-        # text, and HTML attributes. The names are the columns they are saved to.
+        # text, and HTML attributes. The names are the columns they are saved to. (The
+        # labels are in the template, next to the fields: see templates/datebook/contact.tpl.)
         super().__init__({
-            "name": Entry(lens=REQUIRED(max_length=120), label="Name", autocomplete="off"),
-            "email": Entry("email", lens=EMAIL, label="E-mail"),
-            "phone": Entry("tel", lens=PHONE, label="Phone"),
-            "birthday": Entry("date", lens=BIRTHDAY, label="Birthday"),
-            "notes": Memo(label="Notes", rows=4),
+            "name": Entry(lens=REQUIRED(max_length=120), autocomplete="off"),
+            "email": Entry("email", lens=EMAIL),
+            "phone": Entry("tel", lens=PHONE),
+            "birthday": Entry("date", lens=BIRTHDAY),
+            "notes": Memo(rows=4),
         })
         self.contact_id = contact_id
 
@@ -335,9 +351,9 @@ class ContactForm(Formlet):
                                         "VALUES (:name, :email, :phone, :birthday, :notes)", values)
                     self.contact_id = cursor.lastrowid
                 else:
-                    db.execute("UPDATE contact SET name = :name, email = :email, phone = :phone, "
-                               "birthday = :birthday, notes = :notes WHERE id = :id",
-                               dict(values, id=self.contact_id))
+                    updated(db.execute("UPDATE contact SET name = :name, email = :email, phone = :phone, "
+                                       "birthday = :birthday, notes = :notes WHERE id = :id",
+                                       dict(values, id=self.contact_id)), "contact", self.contact_id)
         except sqlite3.IntegrityError as exc:
             # The UNIQUE constraint is the truth (checking first could race another program
             # writing the file); the failed block was rolled back by `with db:`.
@@ -392,7 +408,9 @@ class DeleteContact:
             "SELECT (SELECT count(*) FROM appointment WHERE contact_id = :id) AS appointments, "
             "(SELECT count(*) FROM task WHERE contact_id = :id) AS tasks", {"id": self.contact["id"]}).fetchone()
         return render(request, "delete_contact", f"Delete {self.contact['name']}?", contact=self.contact,
-                      linked=linked)
+                      appointments=linked["appointments"] and plural(linked["appointments"], "appointment",
+                                                                     "appointments"),
+                      tasks=linked["tasks"] and plural(linked["tasks"], "task", "tasks"))
 
     def do_POST(self, request: Request) -> Response:
         """Delete; the schema's ON DELETE SET NULL keeps their appointments and tasks, unlinked."""
@@ -409,15 +427,15 @@ class AppointmentForm(Formlet):
 
     def __init__(self, appointment_id: int | None = None) -> None:
         super().__init__({
-            "title": Entry(lens=REQUIRED(max_length=120), label="What"),
+            "title": Entry(lens=REQUIRED(max_length=120)),
             # A Pick's options come from the database: (id, name) pairs. The browser sends the
             # id's text; the lens gives back the int, or None for the empty first option.
-            "contact_id": Pick(contact_choices(), label="With", empty="(nobody in particular)"),
-            "day": Entry("date", lens=DATE, label="Date"),
-            "starts": Entry("time", lens=TIME, label="From"),
-            "ends": Entry("time", lens=nullable(TIME), label="To"),
-            "place": Entry(lens=STRING(max_length=120), label="Where"),
-            "notes": Memo(label="Notes", rows=3),
+            "contact_id": Pick(contact_choices(), empty="(nobody in particular)"),
+            "day": Entry("date", lens=DATE),
+            "starts": Entry("time", lens=TIME),
+            "ends": Entry("time", lens=nullable(TIME)),
+            "place": Entry(lens=STRING(max_length=120)),
+            "notes": Memo(rows=3),
         })
         self.appointment_id = appointment_id
 
@@ -452,14 +470,14 @@ class AppointmentForm(Formlet):
                 db.execute("INSERT INTO appointment (contact_id, day, starts, ends, title, place, notes) "
                            "VALUES (:contact_id, :day, :starts, :ends, :title, :place, :notes)", values)
             else:
-                db.execute("UPDATE appointment SET contact_id = :contact_id, day = :day, starts = :starts, "
-                           "ends = :ends, title = :title, place = :place, notes = :notes WHERE id = :id",
-                           dict(values, id=self.appointment_id))
+                updated(db.execute("UPDATE appointment SET contact_id = :contact_id, day = :day, starts = :starts, "
+                                   "ends = :ends, title = :title, place = :place, notes = :notes WHERE id = :id",
+                                   dict(values, id=self.appointment_id)), "appointment", self.appointment_id)
         return Response.redirect("/appointments/" if native["day"] >= today() else "/appointments/?when=past")
 
     def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
         """The appointment form page."""
-        title = "New appointment" if self.appointment_id is None else "Appointment"
+        title = "New appointment" if self.appointment_id is None else find("appointment", self.appointment_id)["title"]
         return templates("appointment", **layout(self.request, title), fields=fields,
                          form_error=errors.get(FORM_ERRORS), appointment_id=self.appointment_id)
 
@@ -509,15 +527,15 @@ class TaskForm(Formlet):
 
     def __init__(self, task_id: int | None = None) -> None:
         elements = {
-            "title": Entry(lens=REQUIRED(max_length=200), label="Task"),
-            "due": Entry("date", lens=nullable(DATE), label="Due"),
+            "title": Entry(lens=REQUIRED(max_length=200)),
+            "due": Entry("date", lens=nullable(DATE)),
             # An EnumLens stores the offset of the chosen label: 0 Low, 1 Normal, 2 High.
-            "priority": Pick(lens=EnumLens(PRIORITIES), required=True, label="Priority"),
-            "contact_id": Pick(contact_choices(), label="About", empty="(nobody)"),
-            "notes": Memo(label="Notes", rows=3),
+            "priority": Pick(lens=EnumLens(PRIORITIES), required=True),
+            "contact_id": Pick(contact_choices(), empty="(nobody)"),
+            "notes": Memo(rows=3),
         }
         if task_id is not None:
-            elements["done"] = Checkbox(label="Done")
+            elements["done"] = Checkbox()
         super().__init__(elements)
         self.task_id = task_id
 
@@ -535,14 +553,14 @@ class TaskForm(Formlet):
                 db.execute("INSERT INTO task (title, due, priority, contact_id, notes) "
                            "VALUES (:title, :due, :priority, :contact_id, :notes)", values)
             else:
-                db.execute("UPDATE task SET title = :title, due = :due, priority = :priority, "
-                           "contact_id = :contact_id, notes = :notes, done = :done WHERE id = :id",
-                           dict(values, id=self.task_id))
+                updated(db.execute("UPDATE task SET title = :title, due = :due, priority = :priority, "
+                                   "contact_id = :contact_id, notes = :notes, done = :done WHERE id = :id",
+                                   dict(values, id=self.task_id)), "task", self.task_id)
         return Response.redirect("/tasks/")
 
     def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
         """The task form page."""
-        title = "New task" if self.task_id is None else "Task"
+        title = "New task" if self.task_id is None else find("task", self.task_id)["title"]
         return templates("task", **layout(self.request, title), fields=fields,
                          form_error=errors.get(FORM_ERRORS), task_id=self.task_id)
 
@@ -623,11 +641,6 @@ def upcoming_birthdays(within_days: int = 30) -> list[dict[str, Any]]:
         if (day - start).days <= within_days:
             found.append({"id": row["id"], "name": row["name"], "day": day, "age": day.year - born.year})
     return sorted(found, key=lambda b: (b["day"], b["name"].casefold()))
-
-
-def plural(count: int, one: str, many: str) -> str:
-    """'1 task', '3 tasks'."""
-    return f"{count} {one if count == 1 else many}"
 
 
 @app.function("/")

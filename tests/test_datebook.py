@@ -136,6 +136,17 @@ def test_missing_records_are_404_pages(client: Client) -> None:
     assert "There is no contact number 999" in client.get("/contacts/999").text
 
 
+def test_saving_a_record_deleted_meanwhile_is_a_404(client: Client, db: sqlite3.Connection) -> None:
+    ann = add_contact(client, name="Ann")
+    form = client.get(f"/contacts/{ann}").text
+    with db:
+        db.execute("DELETE FROM contact")
+    response = client.post(f"/contacts/{ann}", data={**contact(name="Ann B"), "_csrf_token": token_for(form)})
+    assert response.status == 404
+    assert "deleted while you were editing it" in response.text
+    assert db.execute("SELECT count(*) FROM contact").fetchone()[0] == 0
+
+
 def test_error_page_uses_the_layout(datebook: ModuleType) -> None:
     from kali.iolist import to_bytes
     page = to_bytes(datebook.error_page(404, "There is nothing at /x.", None)).decode()
@@ -393,7 +404,8 @@ def test_hand_made_forms_check_their_token_and_keep_redirects_local(client: Clie
     assert refused.status == 403                     # another form's token
     assert db.execute("SELECT done FROM task").fetchone()[0] == 0
     token = token_for(client.get("/tasks/").text, action)
-    for back in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+    for back in ("https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "\t//evil.example",
+                 "/ok\r\nSet-Cookie: x=1", "javascript:alert(1)"):
         response = client.post(action, data={"back": back, "_csrf_token": token})
         assert response.status == 303 and response.location == "/tasks/", back
     assert client.post("/tasks/999/done", data={"_csrf_token": token}).status in (403, 404)
@@ -424,7 +436,8 @@ def test_deleting_a_contact_keeps_their_appointments_and_tasks(client: Client, d
                                   "notes": ""})
     confirm = client.get(f"/contacts/{ann}/delete")
     assert confirm.status == 200
-    assert "Their 1 appointment(s) stay in the agenda" in confirm.text
+    assert "Their 1 appointment will stay in the agenda" in confirm.text
+    assert "Their 1 task will stay on the task list" in confirm.text
     response = client.post(f"/contacts/{ann}/delete", data={"_csrf_token": token_for(confirm.text)})
     assert response.status == 303 and response.location == "/contacts/"
     assert db.execute("SELECT count(*) FROM contact").fetchone()[0] == 0

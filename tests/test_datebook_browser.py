@@ -52,7 +52,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip(missing)
     from playwright.sync_api import sync_playwright
     root = tmp_path_factory.mktemp("chromium")
-    env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
+    env: dict[str, str | float | bool] = {**os.environ, "XDG_CONFIG_HOME": str(root / "config"),
+                                          "XDG_CACHE_HOME": str(root / "cache")}
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
@@ -75,7 +76,7 @@ class Problems:
         self.expected: list[tuple[int, str]] = []
         #: The expected statuses that happened.
         self.seen: list[int] = []
-        page.on("console", lambda m: m.type == "error" and self.console.append(m.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.found.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.found.append(f"failed: {r.method} {r.url} {r.failure}"))
         page.on("response", self._response)
@@ -83,6 +84,10 @@ class Problems:
     def expect(self, status: int, path: str) -> None:
         """The next response for `path` is meant to have this error status."""
         self.expected.append((status, path))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.console.append(message.text)
 
     def _response(self, response: Any) -> None:
         if response.status >= 400:

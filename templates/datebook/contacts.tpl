@@ -6,6 +6,7 @@
 </div>
 <form method="get" action="/contacts/" class="row filter" role="search">
   <input type="search" name="q" value="{q}" placeholder="Name, e-mail, phone or notes" aria-label="Search for">
+  <input type="hidden" name="sort" value="{sort}">
   <button>Search</button>
 <!--{if q}-->
   <a class="button quiet" href="/contacts/">Show all</a>

@@ -3,11 +3,11 @@
 <h1>Delete {contact.name}?</h1>
 <div class="card">
   <p>This removes {contact.name} from your datebook for good.
-<!--{if linked.appointments}-->
-  Their {linked.appointments} appointment(s) stay in the agenda, without a name.
+<!--{if appointments}-->
+  Their {appointments} will stay in the agenda, with nobody named.
 <!--{end}-->
-<!--{if linked.tasks}-->
-  Their {linked.tasks} task(s) stay on the task list.
+<!--{if tasks}-->
+  Their {tasks} will stay on the task list.
 <!--{end}-->
   </p>
   <form method="post" class="row">
