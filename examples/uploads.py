@@ -10,6 +10,7 @@ import datetime
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
@@ -78,15 +79,17 @@ app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 @app.function("/")
 def listing(uploaded: int = 0) -> list[object]:
     """The upload form and the list of stored files (?uploaded=N says how many just arrived)."""
-    files = []
+    files: list[dict[str, Any]] = []
     for entry in sorted(os.scandir(FOLDER), key=lambda e: e.name.casefold()):
         if entry.is_file() and not entry.name.startswith("."):
             info = entry.stat()
+            # quote() the name for URLs ('a b.txt' -> 'a%20b.txt'); the template escapes it for HTML.
             files.append({"name": entry.name, "url_name": quote(entry.name), "size": info.st_size,
                           "modified": datetime.datetime.fromtimestamp(info.st_mtime).strftime("%Y-%m-%d %H:%M")})
+    total = sum(f["size"] for f in files)
     message = f"{uploaded} file(s) uploaded." if uploaded else None
-    return templates("uploads/index", files=files, count=len(files), total=sum(f["size"] for f in files),
-                     folder=str(FOLDER), message=message)
+    return templates("uploads/index", files=files, count=len(files), total=total, folder=str(FOLDER),
+                     message=message)
 
 
 @app.function("/upload", methods="POST")

@@ -12,9 +12,11 @@ tick();
 setInterval(tick, 1000);
 status.dataset.ran = "yes";
 
-// Ask the server about the shared stylesheet (HEAD: the headers without the body) and show the
-// headers that make caching work. Reload the page: the stylesheet comes back as "304 Not Modified".
-fetch("/static/kali.css", { method: "HEAD", cache: "no-store" }).then((response) => {
+// Ask the server for the shared stylesheet and show the headers that make caching work: the
+// browser keeps the file, and before using it again asks "still this ETag?"; unless the file
+// changed, the answer is a bodiless "304 Not Modified" (see your browser's network tools).
+fetch("/static/kali.css").then(async (response) => {
+  const text = await response.text();
   const list = document.getElementById("headers");
   list.replaceChildren();
   for (const name of ["Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Accept-Ranges"]) {
@@ -25,4 +27,5 @@ fetch("/static/kali.css", { method: "HEAD", cache: "no-store" }).then((response)
     list.append(term, value);
   }
   list.dataset.loaded = "yes";
+  list.dataset.length = String(text.length);
 });
