@@ -650,17 +650,25 @@ class _CodeWriter:
             self.param_locals[name] = self.fresh("p", name)
         return self.param_locals[name]
 
-    def path(self, path: Path, loc: Location) -> str:
-        """An expression for a dotted path: dict items inline, everything else through ``g``."""
+    def path(self, path: Path, loc: Location, *, soft_last: bool = False) -> str:
+        """An expression for a dotted path: dict items inline, everything else through ``g``.
+
+        With ``soft_last`` (conditions), a missing last key or attribute reads as None, so
+        ``<!--{if errors.email}-->`` works when ``errors`` has no 'email'.
+        """
         code = self.head(path[0], loc)
         simple = True  # is ``code`` a plain local, safe to evaluate twice?
-        for part in path[1:]:
+        last = len(path) - 1
+        for index, part in enumerate(path[1:], 1):
             if not simple:
                 temp = self.fresh("t")
                 subject, bind = temp, f"({temp} := {code})"
             else:
                 subject = bind = code
-            if part.isdigit():
+            if soft_last and index == last:
+                code = (f"({subject}.get({part!r}) if type({bind}) is dict else s({subject}, {part!r}))"
+                        if not part.isdigit() else f"s({bind}, {part!r})")
+            elif part.isdigit():
                 code = f"(None if {bind} is None else {subject}[{int(part)}])"
             else:
                 # Plain dicts (the common case) are indexed inline; the helper
@@ -674,7 +682,7 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
     """Generate, compile and load the render function for a resolved tree."""
     writer = _CodeWriter()
     _write_block(writer, tree, 1)
-    header = ["def render(P, e=e, g=g, J=J, type=type, dict=dict{}):", "    out = []", "    a = out.append"]
+    header = ["def render(P, e=e, g=g, s=s, J=J, type=type, dict=dict{}):", "    out = []", "    a = out.append"]
     constants = "".join(f", {key}={key}" for key in writer.constants)
     header[0] = header[0].format(constants)
     origins: dict[int, _Origin] = {}
@@ -686,7 +694,16 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
         origins[index + offset] = origin
     lines = header + writer.lines + ["    return out"]
     source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"e": escape, "g": lookup, "J": "".join, **writer.constants}
+    def soft_lookup(obj: object, key: str) -> object:
+        # Conditions only: absent reads as false rather than as an error.
+        try:
+            if key.isdigit() and not isinstance(obj, dict) and obj is not None:
+                return obj[int(key)]  # type: ignore[index]
+            return lookup(obj, key)
+        except (LookupError, TypeError):
+            return None
+
+    namespace: dict[str, object] = {"e": escape, "g": lookup, "s": soft_lookup, "J": "".join, **writer.constants}
     try:
         code = compile(source, f"<template {name}>", "exec")
     except (SyntaxError, RecursionError, MemoryError) as exc:
@@ -758,7 +775,7 @@ def _write_block(w: _CodeWriter, tree: Tree, indent: int) -> bool:
             _write_loop(w, node, indent)
         elif isinstance(node, If):
             flush()
-            condition = w.path(node.path, node.loc)
+            condition = w.path(node.path, node.loc, soft_last=True)
             w.emit(indent, f"if {'not ' if node.negate else ''}{condition}:", _Origin("if", node))
             if not _write_block(w, node.then, indent + 1):
                 w.emit(indent + 1, "pass")

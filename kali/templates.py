@@ -50,6 +50,11 @@ marker alone on its line removes the whole line from the output.
 
         <!--{if errors}--> <p class="error">{errors}</p> <!--{end}-->
         <!--{if not rows}--> ... <!--{otherwise}--> ... <!--{end}-->
+        <!--{if errors.email}--> {errors.email} <!--{end}-->
+
+    A condition's last step may be absent (a missing dict key, item or
+    attribute tests false), so a form's error dict needs no entry per field;
+    the parameter itself (``errors``) must still be passed.
 
     Loop (``each``, ``after`` and ``otherwise`` are optional, in this order;
     without ``each`` everything before ``after``/``otherwise`` is the body)::

@@ -806,3 +806,16 @@ def test_attribute_property_raising_is_reported_as_lookup():
 
     error = runtime_error(Template("{a.balance:cents}", name="acct.tpl"), a=Account())
     assert "cannot look up {a.balance:cents}: ZeroDivisionError" in str(error)
+
+
+def test_a_condition_on_a_missing_last_key_is_false():
+    t = Template("<!--{if errors.email}-->[{errors.email}]<!--{otherwise}-->ok<!--{end}-->"
+                 "<!--{if row.2}-->third<!--{end}-->")
+    assert flatten(t(errors={}, row=[1])) == "ok"
+    assert flatten(t(errors={"email": "bad <x>"}, row=(1, 2, 3))) == "[bad &lt;x&gt;]third"
+    assert flatten(t(errors=object(), row=None)) == "ok"
+    # Only the last step is soft: a missing parameter, or a missing step before it, is an error.
+    assert "missing parameter 'errors'" in str(runtime_error(t, row=[]))
+    deeper = Template("<!--{if a.b.c}-->x<!--{end}-->", name="deep.tpl")
+    assert flatten(deeper(a={"b": {}})) == ""
+    assert "cannot test 'a.b.c'" in str(runtime_error(deeper, a={}))
