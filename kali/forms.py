@@ -64,18 +64,18 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from .http import HTTPError
 from .iolist import IOList, to_bytes
-from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, BoolLens,
+from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
-                     StringLens, Test, ValidationError, nullable)
+                     StringLens, Test, TimeLens, ValidationError, nullable)
 from .multipart import UploadedFile
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason
 
 __all__ = [
     # lenses (defined in kali.lenses)
-    "ValidationError", "Lens", "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "BOOL",
+    "ValidationError", "Lens", "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "TIME", "BOOL",
     "nullable", "Test", "EnumLens", "ChoiceLens", "StringLens", "IntLens", "FloatLens",
-    "DecimalLens", "DateLens", "BoolLens", "Nullable",
+    "DecimalLens", "DateLens", "TimeLens", "BoolLens", "Nullable",
     # elements
     "Element", "Entry", "Memo", "Pick", "Checkbox", "RadioGroup", "Hidden", "FileField",
     # the servlet

@@ -10,6 +10,7 @@ acceptable.  Built-in lenses::
     INT, FLOAT        numbers; INT(min=0, max=120) adds bounds
     DECIMAL           decimal.Decimal; DECIMAL(places=2, min=0)
     DATE              datetime.date as YYYY-MM-DD (what <input type=date> sends)
+    TIME              datetime.time as HH:MM (what <input type=time> sends)
     BOOL              a checkbox: checked -> True, absent -> False
     EnumLens(labels)  an offset into a list of labels (the label is the text)
     ChoiceLens(values, multiple=False)   one value (or a list) out of a fixed set
@@ -37,9 +38,9 @@ import re
 from typing import Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
 
 __all__ = [
-    "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens",
+    "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens", "TimeLens",
     "BoolLens", "EnumLens", "ChoiceLens", "Nullable", "Test", "nullable",
-    "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "BOOL", "REQUIRED_MESSAGE",
+    "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "TIME", "BOOL", "REQUIRED_MESSAGE",
 ]
 
 #: The message for blank text where a value is needed.
@@ -311,6 +312,45 @@ class DateLens(Lens):
         return date
 
 
+class TimeLens(Lens):
+    """A datetime.time written HH:MM (or HH:MM:SS), as <input type=time> sends it; optional min/max."""
+
+    _options: tuple[str, ...] = ("min", "max")
+    min: datetime.time | None = None
+    max: datetime.time | None = None
+    _pattern = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?")
+
+    def __init__(self, *, min: datetime.time | None = None, max: datetime.time | None = None,
+                 name: str | None = None) -> None:
+        super().__init__()
+        self.min = min
+        self.max = max
+        self._name = name
+
+    def to_text(self, native: Any) -> str:
+        """The time as HH:MM (HH:MM:SS when it has seconds); '' for None; text is kept."""
+        if isinstance(native, datetime.time):
+            return native.isoformat("minutes" if not (native.second or native.microsecond) else "auto")
+        return _text(native)
+
+    def to_native(self, text: Any) -> datetime.time:
+        """The time typed; ValidationError if blank, malformed, impossible or out of bounds."""
+        value = text.strip()
+        if not value:
+            raise ValidationError(REQUIRED_MESSAGE)
+        if not self._pattern.fullmatch(value):
+            raise ValidationError("Enter a time as HH:MM, like 09:30.")
+        try:
+            time = datetime.time.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"{value} is not a time of day.") from None
+        if self.min is not None and time < self.min:
+            raise ValidationError(f"Enter a time at or after {self.to_text(self.min)}.")
+        if self.max is not None and time > self.max:
+            raise ValidationError(f"Enter a time at or before {self.to_text(self.max)}.")
+        return time
+
+
 _TRUE = frozenset({"on", "true", "1", "yes", "y", "checked"})
 _FALSE = frozenset({"", "off", "false", "0", "no", "n"})
 
@@ -547,4 +587,5 @@ INT = IntLens(name="INT")
 FLOAT = FloatLens(name="FLOAT")
 DECIMAL = DecimalLens(name="DECIMAL")
 DATE = DateLens(name="DATE")
+TIME = TimeLens(name="TIME")
 BOOL = BoolLens(name="BOOL")

@@ -32,6 +32,7 @@ commit (well under a millisecond on an SSD), which a personal tool never notices
 from __future__ import annotations
 
 import logging
+import datetime
 import os
 import re
 import sqlite3
@@ -217,6 +218,14 @@ def data_folder(app_name: str, *, create: bool = True) -> Path:
     return folder
 
 
+def _register_adapters() -> None:
+    # Python's own date adapters are deprecated from 3.12; ISO text sorts and compares
+    # correctly in SQL and is what SQLite's date functions read.
+    sqlite3.register_adapter(datetime.date, datetime.date.isoformat)
+    sqlite3.register_adapter(datetime.datetime, lambda value: value.isoformat(" "))
+    sqlite3.register_adapter(datetime.time, datetime.time.isoformat)
+
+
 def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str | None = None,
                   schema: str | os.PathLike[str] | None = None, busy_timeout: float = 5.0,
                   synchronous: str = "FULL", check_same_thread: bool = False) -> Database:
@@ -226,8 +235,10 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
     `.sql` file run in one transaction when the database has no tables yet.
     `busy_timeout` is how many seconds to wait for another process's write lock.
     `check_same_thread` is off because kali calls every handler on one thread,
-    which need not be the thread that opened the database.
+    which need not be the thread that opened the database.  Dates, times and
+    datetimes (what the DATE and TIME lenses give) are stored as ISO text.
     """
+    _register_adapters()
     if path is None:
         if app_name is None:
             raise ValueError("open_database() needs a path or an app_name (the data folder's name)")

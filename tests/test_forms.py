@@ -153,6 +153,24 @@ def test_date() -> None:
     assert bad(limited, "2025-01-01") == "Enter a date on or before 2024-12-31."
 
 
+def test_time() -> None:
+    from kali.forms import TIME
+    assert TIME.to_native("09:30") == datetime.time(9, 30)
+    assert TIME.to_native("23:59:58") == datetime.time(23, 59, 58)
+    assert TIME.to_text(datetime.time(7, 5)) == "07:05"
+    assert TIME.to_text(datetime.time(7, 5, 9)) == "07:05:09"
+    assert TIME.to_text("07:05") == "07:05", "SQLite keeps times as text"
+    assert TIME.to_text(None) == ""
+    assert bad(TIME, "24:00") == "24:00 is not a time of day."
+    for text in ("9:30", "0930", "9.30am", "09:30pm"):
+        assert bad(TIME, text) == "Enter a time as HH:MM, like 09:30.", text
+    assert bad(TIME, "") == "This field is required."
+    office = TIME(min=datetime.time(9), max=datetime.time(17, 30))
+    assert bad(office, "08:59") == "Enter a time at or after 09:00."
+    assert bad(office, "17:31") == "Enter a time at or before 17:30."
+    assert nullable(TIME).to_native(" ") is None
+
+
 def test_bool() -> None:
     assert BOOL.to_native("on") is True
     assert BOOL.to_native("") is False

@@ -614,3 +614,18 @@ def test_guard_example(tmp_path: Path) -> None:
         "Water the plants", "from a terminal"]
     assert [r[0] for r in check.execute("SELECT text FROM note")] == ["A good day"]
     check.close()
+
+
+def test_dates_and_times_are_stored_as_iso_text() -> None:
+    import datetime
+    import warnings
+    from kali.sqlite import open_database
+    db = open_database(":memory:")
+    db.execute("CREATE TABLE t (d, t, dt)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # no deprecated default adapters involved
+        with db:
+            db.execute("INSERT INTO t VALUES (?, ?, ?)", (datetime.date(2024, 1, 2), datetime.time(9, 30),
+                                                          datetime.datetime(2024, 1, 2, 9, 30, 5)))
+    assert tuple(db.execute("SELECT * FROM t").fetchone()) == ("2024-01-02", "09:30:00", "2024-01-02 09:30:05")
+    assert db.execute("SELECT date(d, '+1 day') FROM t").fetchone()[0] == "2024-01-03"
