@@ -28,11 +28,14 @@ released so other requests go on; each open stream holds one worker thread.
 
 **Security.** Unless `secure=False`, the handler is wrapped by
 `kali.security.secure` exactly as `serve_http` does it: requests must name the
-server in `Host` (127.0.0.1, localhost and [::1] at the server's port, plus
-`allowed_hosts`; behind a proxy that rewrites the port, list 'name:port'), other
-sites cannot POST/PUT/PATCH/DELETE (except to `allow_cross_site` paths), and
-every response gets protective headers.  A shared service is reached by name,
-so it must list that name in `allowed_hosts` or every request gets a 421.
+server in `Host` (127.0.0.1, localhost and [::1] at the port the WSGI server
+reports in SERVER_PORT, plus `allowed_hosts`), other sites cannot
+POST/PUT/PATCH/DELETE (except to `allow_cross_site` paths), and every response
+gets protective headers.  A shared service is reached by name, so it must list
+that name in `allowed_hosts` or every request gets a 421.  Behind a reverse
+proxy, have the WSGI server apply the proxy's X-Forwarded-* headers (so scheme
+and port are the browser's), or let the proxy check Host and pass
+`allowed_hosts=["*"]`.
 `debug` (tracebacks on 500 pages) is off by default: behind a reverse proxy on
 the same machine every visitor would look like a local client.
 
