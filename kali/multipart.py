@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import IO, BinaryIO
+from typing import IO
 
 from .http import Headers, HTTPError
 
@@ -100,7 +100,7 @@ def _client_basename(filename: str) -> str:
     return filename.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def parse_multipart(fp: BinaryIO, boundary: str, *, max_field_size: int = 1 << 20,
+def parse_multipart(fp: IO[bytes], boundary: str, *, max_field_size: int = 1 << 20,
                     max_parts: int = 1000, spool_size: int = SPOOL_SIZE,
                     ) -> tuple[list[tuple[str, str]], list[tuple[str, UploadedFile]]]:
     """Read a multipart/form-data body from `fp`: (text fields, uploaded files)."""
@@ -153,7 +153,7 @@ def parse_multipart(fp: BinaryIO, boundary: str, *, max_field_size: int = 1 << 2
 class _Reader:
     """Buffered reading of a body file with the searches multipart needs."""
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: IO[bytes]) -> None:
         self.fp = fp
         self.buf = bytearray()
         self.eof = False

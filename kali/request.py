@@ -169,7 +169,8 @@ class Request:
         #: The request target exactly as sent (path and query, still percent-encoded).
         self.target = target
         self.version = version
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.headers = headers if isinstance(headers, Headers) else Headers(
+            None if headers is None else headers.items())
         self._body = body
         #: (address, port) of the connecting client.
         self.client = client

@@ -303,7 +303,7 @@ class SecurityWrapper:
                 return True
         # A dispatcher (e.g. a router) may know whether the handler it would call opted out;
         # it may sit behind other wrappers (the SQLite guard), so follow __wrapped__ to it.
-        handler = self.handler
+        handler: Any = self.handler
         for _ in range(32):
             probe = getattr(handler, "allows_cross_site", None)
             if callable(probe):

@@ -212,6 +212,7 @@ class Server:
             while True:
                 if self._stopping and self._drain_for_stop():
                     break
+                wait: float | None
                 if heap:
                     wait = max(0.0, heap[0][0] - time.monotonic())
                     if self._stop_by is not None:
