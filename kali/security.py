@@ -237,6 +237,7 @@ class SecurityWrapper:
         self.debug = debug
 
     def __call__(self, request: Any) -> Response:
+        """Answer `request`: refused if it fails a check, else the handler's response, plus the headers."""
         response = run_handler(self._checked, request,
                                debug=self.debug and _is_local_client(request.client[0]))
         headers = response.headers

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Callable, Iterator, Mapping, Optional, Union, cast
 
+# The module docstring says it: only the two error classes are public (re-exported by kali.templates).
+__all__ = ["TemplateError", "TemplateRuntimeError"]
+
 
 class TemplateError(Exception):
     """A template cannot be used: its text is malformed or it names something that does not exist."""
