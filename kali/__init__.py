@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "transaction": "sqlite",
     "secure": "security",
     "allow_cross_site_requests": "security",
+    "to_wsgi": "wsgi",
 }
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
     "Template", "TemplateLoop", "TemplateFolder", "TemplateError", "TemplateRuntimeError",
     "escape", "register_formatter",
     "guard", "open_database", "data_folder", "transaction",
-    "secure", "allow_cross_site_requests",
+    "secure", "allow_cross_site_requests", "to_wsgi",
 ]
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from .sqlite import (data_folder as data_folder, guard as guard, open_database as open_database,
                          transaction as transaction)
     from .static import StaticFolder as StaticFolder
+    from .wsgi import to_wsgi as to_wsgi
     from .templates import (Template as Template, TemplateError as TemplateError,
                             TemplateFolder as TemplateFolder, TemplateLoop as TemplateLoop,
                             TemplateRuntimeError as TemplateRuntimeError, escape as escape,

@@ -53,7 +53,8 @@ class Headers:
         self._items: list[tuple[str, str]] = []
         self._first: dict[str, str] = {}
         if items is not None:
-            pairs = items.items() if isinstance(items, (dict, Headers)) else items
+            # Any mapping (it has .items()) gives its pairs; anything else is a sequence of pairs.
+            pairs = items.items() if hasattr(items, "items") else items
             for name, value in pairs:
                 self.add(name, value)
 

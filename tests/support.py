@@ -109,8 +109,14 @@ def wait_for_url(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
     thread.start()
     thread.join(timeout)
     if not result:
+        # Read what the process said before its pipes are closed: that is the real error.
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            err = proc.stderr.read() if proc.stderr else ""
+        except (OSError, ValueError):
+            err = ""
         stop_process(proc)
-        err = proc.stderr.read() if proc.stderr else ""
         raise RuntimeError(f"the server did not print its URL within {timeout} s; stderr:\n{err}")
     return result[0]
 
