@@ -7,6 +7,7 @@ import json as _json
 import logging
 import mimetypes
 import os
+import sys
 import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
 
@@ -325,7 +326,13 @@ def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Respon
 def internal_error(request: Any, *, debug: bool = True) -> Response:
     """The 500 page for the exception being handled; logs the traceback."""
     logger.exception("error while handling %s %s", request.method, request.target)
-    detail = traceback.format_exc() if debug else None
+    detail = None
+    if debug:
+        # The error itself first (for a template mistake: file:line:col and a caret), then
+        # the traceback that leads to it, which can be long.
+        error = sys.exc_info()[1]
+        summary = "".join(traceback.format_exception_only(type(error), error)) if error else ""
+        detail = summary + "\n" + traceback.format_exc()
     message = f"The handler for {request.method} {request.target} raised an exception."
     if not debug:
         message = "The server could not complete this request; the details are in its log."

@@ -356,3 +356,13 @@ serve_http(handler, start=None, access_log=False)
         assert result["peak_kib"] < 80 * 1024, result
     finally:
         stop_process(proc)
+
+
+def test_the_500_page_states_the_error_before_the_traceback() -> None:
+    from kali.testing import Client
+
+    def handler(request: Any) -> Any:
+        raise KeyError("the-missing-thing")
+    page = Client(handler).get("/").text
+    summary, traceback_at = page.find("KeyError: &#x27;the-missing-thing&#x27;"), page.find("Traceback (most recent")
+    assert 0 < summary < traceback_at
