@@ -391,9 +391,13 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
                     block = _Transaction(connection)
                     block.begin()
                     blocks.append(block)
-            except sqlite3.OperationalError as exc:
+            except BaseException as exc:
+                # Whatever stopped the second BEGIN, the first must not keep the write lock
+                # (and its depth) past this request: other programs would be locked out.
                 for block in reversed(blocks):
                     block.rollback()
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise
                 logger.warning("%s %s: could not begin a transaction: %s", request.method, request.target, exc)
                 return Response.generic(503, "The database is busy: another program is writing to it. "
                                              "Try again in a moment.", headers={"Retry-After": "1"})
