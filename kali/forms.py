@@ -314,6 +314,10 @@ class _Choice(Element):
         elif multiple and not lens.multiple:
             raise TypeError(f"{type(self).__name__}(multiple=True) needs a multi-valued lens, "
                             f"such as ChoiceLens(values, multiple=True); got {lens!r}")
+        elif not lens.multiple and not attrs.get("required") and not isinstance(lens, Nullable):
+            # The same promise as with options: the empty choice of an optional field is None,
+            # not the lens's "Choose an option." for a field the app did not make required.
+            lens = nullable(lens)
         super().__init__(lens=lens, label=label, **attrs)
         self.options = _option_pairs(options, self.lens)
 
