@@ -685,6 +685,12 @@ class Formlet:
         """Show the record returned by `get_native`."""
         self.request = request
         record = self.get_native(request)
+        if isinstance(record, (tuple, list)):
+            # A plain row has no field names: the form would show blanks (or a tuple method for a
+            # field called 'count'), and saving it would overwrite the record with them.
+            raise TypeError(f"{type(self).__name__}.get_native returned a {type(record).__name__}, whose "
+                            f"values have no field names; return a dict, an sqlite3.Row (set "
+                            f"db.row_factory = sqlite3.Row) or an object with attributes")
         raws = {name: element.raw_from_native(_field_of(record, name))
                 for name, element in self.elements.items()}
         return self.show(request, raws, {}, code=200)

@@ -52,3 +52,29 @@ def test_optional_enum_pick_in_a_formlet_saves_none() -> None:
                                                   CSRF_FIELD: csrf_token("/task")})
     assert r.status == 303, r.text
     assert saved == [{"title": "Buy tea", "priority": None}]
+
+
+# -- forms: a record the Formlet cannot read by field name ----------------------------------------
+
+def test_plain_tuple_record_is_a_clear_error_not_a_blank_form() -> None:
+    db = sqlite3.connect(":memory:")      # no row_factory: rows are plain tuples
+    db.execute("create table item(title text, count integer)")
+    db.execute("insert into item values ('Hat', 3)")
+
+    class EditItem(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"title": Entry(), "count": Entry(lens=INT)})
+
+        def get_native(self, request: Any) -> Any:
+            return db.execute("select title, count from item").fetchone()
+
+    with pytest.raises(TypeError, match=r"EditItem.get_native returned a tuple.*sqlite3.Row"):
+        EditItem().do_GET(Client(lambda r: "").get("/item").request)
+    r = Client(EditItem().handle).get("/item")
+    assert r.status == 500
+    assert "method count" not in r.text, "never a tuple's method shown as a field value"
+
+    db.row_factory = sqlite3.Row
+    r = Client(EditItem().handle).get("/item")
+    assert r.status == 200
+    assert 'value="Hat"' in r.text and 'value="3"' in r.text
