@@ -536,7 +536,8 @@ class Test(Lens):
     ``Test(r'[0-9]{5}', error='Enter five digits.')`` checks text (with
     `re.fullmatch`); ``Test(lambda n: n % 2 == 0, error='Enter an even number.',
     lens=INT)`` checks the converted value.  The inner lens runs first, so its
-    own message (e.g. "required") wins.
+    own message (e.g. "required") wins; blank text that it reads as None
+    (``lens=nullable(INT)``) is not tested.
     """
 
     __test__ = False     # a lens, not a test case for pytest
@@ -568,6 +569,10 @@ class Test(Lens):
     def to_native(self, text: Any) -> Any:
         """The inner lens's value, if the text matches / the value passes the predicate."""
         native = self.inner.to_native(text)
+        if native is None and not (text.strip() if isinstance(text, str) else [t for t in text if t.strip()]):
+            # The inner lens accepted blank as "no value" (nullable): there is nothing to test, and a
+            # predicate such as `lambda n: n > 0` must not be handed None.
+            return None
         if self.pattern is not None:
             texts = [text] if isinstance(text, str) else list(text)
             if not all(self.pattern.fullmatch(t.strip()) for t in texts):

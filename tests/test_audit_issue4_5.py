@@ -78,3 +78,48 @@ def test_plain_tuple_record_is_a_clear_error_not_a_blank_form() -> None:
     r = Client(EditItem().handle).get("/item")
     assert r.status == 200
     assert 'value="Hat"' in r.text and 'value="3"' in r.text
+
+
+# -- lenses: a Test around a nullable lens ----------------------------------------------------------
+
+def test_test_around_a_nullable_lens_accepts_blank() -> None:
+    from kali.forms import DATE, Test, nullable
+
+    positive = Test(lambda n: n > 0, error="Enter a positive number.", lens=nullable(INT))
+    assert positive.to_native("  ") is None, "blank is no value: the predicate is not given None"
+    assert positive.to_native("3") == 3
+    with pytest.raises(ValidationError, match="positive"):
+        positive.to_native("-3")
+    five_digits = Test(r"[0-9]{5}", error="Enter five digits.", lens=nullable(INT))
+    assert five_digits.to_native("") is None
+    with pytest.raises(ValidationError, match="five digits"):
+        five_digits.to_native("123")
+    weekday = Test(lambda d: d.weekday() < 5, error="Choose a weekday.", lens=nullable(DATE))
+    assert weekday.to_native("") is None
+    with pytest.raises(ValidationError, match="weekday"):
+        weekday.to_native("2024-06-01")
+    # Without nullable, blank is still refused by the inner lens or the test.
+    with pytest.raises(ValidationError, match="required"):
+        Test(lambda n: n > 0, lens=INT).to_native("")
+    with pytest.raises(ValidationError, match="five"):
+        Test(r"[0-9]{5}", error="Enter five digits.").to_native("")
+
+
+def test_test_around_a_nullable_lens_in_a_formlet_is_not_a_500() -> None:
+    saved: list[dict[str, Any]] = []
+
+    class Order(Formlet):
+        def __init__(self) -> None:
+            from kali.forms import Test, nullable
+            super().__init__({"qty": Entry(lens=Test(lambda n: n > 0, error="Enter at least 1.",
+                                                     lens=nullable(INT)))})
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            saved.append(native)
+            return Response.redirect("/done")
+
+    client = Client(Order().handle)
+    assert client.post("/order", data={"qty": "", CSRF_FIELD: csrf_token("/order")}).status == 303
+    r = client.post("/order", data={"qty": "0", CSRF_FIELD: csrf_token("/order")})
+    assert r.status == 422 and "Enter at least 1." in r.text
+    assert saved == [{"qty": None}]
