@@ -700,7 +700,8 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
     def soft_lookup(obj: object, key: str) -> object:
         # Conditions only: absent reads as false rather than as an error.
         try:
-            if key.isdigit() and not isinstance(obj, dict) and obj is not None:
+            # A number part indexes by int, as in a placeholder ({row.0} is row[0] for a dict too).
+            if key.isdigit() and obj is not None:
                 return obj[int(key)]  # type: ignore[index]
             return lookup(obj, key)
         except (LookupError, TypeError):

@@ -123,3 +123,19 @@ def test_test_around_a_nullable_lens_in_a_formlet_is_not_a_500() -> None:
     r = client.post("/order", data={"qty": "0", CSRF_FIELD: csrf_token("/order")})
     assert r.status == 422 and "Enter at least 1." in r.text
     assert saved == [{"qty": None}]
+
+
+# -- templates: a condition reads a path the way a placeholder does ----------------------------------
+
+@pytest.mark.parametrize("row, expected", [
+    ({0: "x"}, "yes x"),          # a dict keyed by numbers (e.g. a {column index: value} map)
+    (("a",), "yes a"),
+    ([], "no"),
+    ({}, "no"),
+    (None, "no"),
+])
+def test_condition_on_a_number_part_matches_the_placeholder(row: Any, expected: str) -> None:
+    from kali.templates import Template
+
+    template = Template("<!--{if row.0}-->yes {row.0}<!--{otherwise}-->no<!--{end}-->")
+    assert "".join(template(row=row)) == expected
