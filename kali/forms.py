@@ -761,6 +761,10 @@ class Formlet:
         if isinstance(result, tuple):
             result = to_response(result)
         if isinstance(result, Response):
+            if result.code == 200 and code != 200:
+                # A page built as Response(page) has the default 200; the form shown again after
+                # an error still answers 422, or 403 for a refused token, as it does without one.
+                result.code = code
             if self.csrf_protect and not isinstance(result.content, (FileBody, Stream)):
                 result.content = add_csrf_tokens(to_bytes(result.content).decode("utf-8"), request)
             return result

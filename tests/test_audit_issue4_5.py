@@ -139,3 +139,34 @@ def test_condition_on_a_number_part_matches_the_placeholder(row: Any, expected: 
 
     template = Template("<!--{if row.0}-->yes {row.0}<!--{otherwise}-->no<!--{end}-->")
     assert "".join(template(row=row)) == expected
+
+
+# -- forms: the status of a form shown again when display returns a Response ----------------------
+
+def test_display_returning_a_response_keeps_the_422_and_403_statuses() -> None:
+    class Item(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"qty": Entry(lens=INT)})
+
+        def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+            return Response(["<form method=post>", fields["qty"], errors.get("_form", ""), "</form>"],
+                            headers={"X-Page": "mine"})
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            return Response.redirect("/done")
+
+    client = Client(Item().handle)
+    shown = client.get("/item")
+    assert shown.status == 200 and shown.headers["x-page"] == "mine"
+    bad = client.post("/item", data={"qty": "many", CSRF_FIELD: csrf_token("/item")})
+    assert bad.status == 422 and "Enter a whole number" in bad.text
+    refused = client.post("/item", data={"qty": "3"})
+    assert refused.status == 403, "a POST without its token is refused, whatever display returns"
+    assert "without its security token" in refused.text and 'value="3"' in refused.text
+    assert client.post("/item", data={"qty": "3", CSRF_FIELD: csrf_token("/item")}).status == 303
+
+    class Teapot(Item):
+        def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+            return Response("<form method=post></form>", code=418)
+
+    assert Client(Teapot().handle).post("/item", data={"qty": "x"}).status == 418, "a code the app chose is kept"
