@@ -26,11 +26,13 @@ templates = TemplateFolder(HERE.parent / "templates")
 
 def file_size(size: float) -> str:
     """A byte count the way people read it: 2.4 MB."""
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    if size < 1000:
+        return f"{size:.0f} bytes"
+    for unit in ("kB", "MB"):
         size /= 1000
-    raise AssertionError("unreachable")
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:,.1f} GB"
 
 
 # Formatters turn a value into text: {city.photo_bytes:filesize}. num, cents and date are built in;

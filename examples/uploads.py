@@ -29,11 +29,13 @@ templates = TemplateFolder(HERE.parent / "templates")
 
 def file_size(size: float) -> str:
     """A byte count the way people read it: 5.2 MB."""
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    if size < 1000:
+        return f"{size:.0f} bytes"
+    for unit in ("kB", "MB"):
         size /= 1000
-    raise AssertionError("unreachable")
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:,.1f} GB"
 
 
 templates.register_formatter("filesize", file_size)
