@@ -12,7 +12,6 @@ or two in the journal. The database lives in your per-user data folder
 # file gets "database is locked". `guard(app, db)` checks the connection after every
 # request: a transaction left open is rolled back and the visitor gets a 500 page that
 # says so, instead of a success page that lies.
-import html
 import os
 import sys
 
@@ -20,8 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, os.path.dirname(HERE))
 
-from kali import Request, Response, Router, StaticFolder, serve_http  # noqa: E402
-from kali.sqlite import guard, open_database  # noqa: E402
+from kali import Request, Response, Router, StaticFolder, escape, guard, open_database, serve_http  # noqa: E402
 
 # open_database() sets the file up the way a personal tool should: WAL (another program can
 # read it while the app runs), synchronous=FULL (a saved write survives a crash or power
@@ -44,7 +42,7 @@ def home_page() -> list[object]:
         "<span class='example'>guard</span></header><main>",
         "<h1>Tasks</h1><ul class='items' id='tasks'>",
         # Rows from open_database() are addressable by column name.
-        [["<li><span class='grow'>", html.escape(task["title"]), "</span></li>"] for task in tasks],
+        [["<li><span class='grow'>", escape(task["title"]), "</span></li>"] for task in tasks],
         "</ul>",
         "<form method='post' action='/tasks' class='row'><input name='title' required placeholder='a task' "
         "aria-label='Task'> <button>Add (commits)</button></form>",
@@ -56,9 +54,9 @@ def home_page() -> list[object]:
         "<form method='post' action='/journal' class='row'><input name='text' aria-label='Note' "
         "placeholder='a note (leave empty to see the rollback)'> <button>Write</button></form>",
         "<ul class='items' id='journal'>",
-        [["<li><small>", html.escape(note["created"]), "</small><span class='grow'>", html.escape(note["text"]),
+        [["<li><small>", escape(note["created"]), "</small><span class='grow'>", escape(note["text"]),
           "</span></li>"] for note in notes],
-        "</ul><p class='muted'>The database is <code>", html.escape(database_file), "</code>. Another program "
+        "</ul><p class='muted'>The database is <code>", escape(database_file), "</code>. Another program "
         "can read and write it while this app runs, e.g. <code>sqlite3 FILE \"INSERT INTO task (title) "
         "VALUES ('from a terminal')\"</code>.</p>",
         "<p class='muted'>Next: <code>./demo.sh datebook</code>.</p></main></body></html>",
