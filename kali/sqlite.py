@@ -355,6 +355,10 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
     A streamed body (`Response.stream`) runs after the guard has returned, so it
     must end any transaction it starts; one it leaves open is rolled back (and
     logged) when the stream ends, since its response is already on its way.
+    Never yield (least of all a `Pause`) inside a transaction: other requests
+    run while a stream waits, and their `with db:` blocks would become
+    savepoints inside the stream's transaction, lost if the stream rolls back.
+    Read or write in short `with db:` blocks between the yields instead.
     """
     if isinstance(handler, sqlite3.Connection):
         # Connections are callable, so the swapped order would otherwise fail only on the first request.
