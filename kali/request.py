@@ -325,6 +325,9 @@ class Request:
             return _json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPError(400, f"The JSON body is malformed: {exc}") from None
+        except RecursionError:
+            # The decoder recurses per nesting level: '[' * 100000 is a client's doing, not a bug.
+            raise HTTPError(400, "The JSON body is nested too deeply.") from None
 
     def _parse_body_fields(self) -> tuple[FormBag[str], FormBag[UploadedFile]]:
         ctype_header = self.headers.get("content-type") or ""
