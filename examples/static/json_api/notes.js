@@ -48,7 +48,14 @@ function show(notes) {
     remove.className = "danger";
     remove.textContent = "Delete";
     remove.addEventListener("click", async () => {
-      await api("DELETE", `/api/notes/${note.id}`);
+      try {
+        await api("DELETE", `/api/notes/${note.id}`);
+        problem.hidden = true;
+      } catch (error) {
+        // Deleted meanwhile (in another tab, say): the server's 404 says so.
+        problem.textContent = error.message;
+        problem.hidden = false;
+      }
       await refresh();
     });
     item.append(text, priority, remove);
