@@ -1,8 +1,4 @@
-"""`python -m kali`: the version, where kali is installed, and how to start.
-
-    python -m kali --version     prints 'kali 0.1.0'
-    python -m kali               prints the version and a first app to try
-"""
+"""`python -m kali`: the version, where kali is installed, and how to start."""
 
 from __future__ import annotations
 
@@ -25,6 +21,12 @@ _FIRST_APP = '''\
 
 _USAGE = "usage: python -m kali [--version | --help]"
 
+# Not the module docstring: that is gone under `python -OO`, and must not repeat the version.
+_HELP = """
+    python -m kali --version     prints 'kali' and the version, from kali.__version__
+    python -m kali               prints the version and a first app to try
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args in (["--help"], ["-h"]):
         print(_USAGE)
-        print(__doc__)
+        print(_HELP)
         return 0
     if args:
         print(_USAGE, file=sys.stderr)
