@@ -221,8 +221,10 @@ app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 # -- lenses: how the text of a field becomes a value ---------------------------------------
 
-# kali has lenses for text, numbers, dates and choices. A lens of your own can be one
-# function: parse the text, or raise ValidationError with a message for the user.
+# kali has lenses for text, numbers, dates, times and choices. A lens of your own can be one
+# function: parse the text, or raise ValidationError with a message for the user. This TIME
+# replaces kali.forms.TIME (which gives a datetime.time) because the datebook stores, compares
+# and shows times as 'HH:MM' text, and it forgives '9:30' typed by hand.
 
 def parse_time(text: str) -> str:
     """'9:30' or '09:30' (or '09:30:00', which some browsers send) -> '09:30'."""
