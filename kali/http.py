@@ -294,6 +294,8 @@ class RequestParser:
 
     def _check_method_prefix(self) -> None:
         buf = self._buf
+        if buf == b"\r":
+            return      # the first half of an empty line before the request, split from its LF
         if buf[:1] == b"\x16":
             raise ProtocolError(400, "This is a plain HTTP server: use http://, not https://.")
         space = buf.find(b" ", 0, 64)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kali.testing import Client
 
 
@@ -19,3 +21,39 @@ def test_deeply_nested_json_is_a_400_not_a_500() -> None:
     # A reasonable nesting still decodes.
     response = client.post("/", body=b"[" * 50 + b"]" * 50, headers={"Content-Type": "application/json"})
     assert response.status == 200
+
+
+# -- the sans-IO parser ---------------------------------------------------------------------
+
+from kali.http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser  # noqa: E402
+
+
+def feed_in_pieces(data: bytes, cuts: list[int]) -> list[Any]:
+    """Every event the parser gives for `data` cut at `cuts` (stops at END)."""
+    parser = RequestParser()
+    events: list[Any] = []
+    points = [0, *cuts, len(data)]
+    for a, b in zip(points, points[1:]):
+        parser.feed(data[a:b])
+        while (event := parser.next_event()) is not NEED_DATA:
+            events.append(event)
+            if event is END:
+                return events
+    return events
+
+
+def test_leading_empty_lines_are_ignored_at_every_split_point() -> None:
+    # RFC 9112 2.2: a server should ignore empty lines before the request line.  Whole, they
+    # always were; split between the CR and the LF, the lone CR was refused as a bad method.
+    data = b"\r\n\r\nGET /x HTTP/1.0\r\n\r\n"
+    for cut in range(1, len(data)):
+        events = feed_in_pieces(data, [cut])
+        assert isinstance(events[0], RequestHead) and events[0].target == "/x", cut
+        assert events[-1] is END
+    events = feed_in_pieces(data, list(range(1, len(data))))
+    assert isinstance(events[0], RequestHead) and events[-1] is END
+    # A CR that is not followed by LF is still garbage.
+    with pytest.raises(ProtocolError) as info:
+        feed_in_pieces(b"\rGET / HTTP/1.0\r\n\r\n", [1])
+    assert info.value.status == 400
+
