@@ -48,7 +48,7 @@ def prime_job() -> Iterator[object]:
     running += 1
     started = time.monotonic()
     found = 0
-    chunk = -(-LIMIT // STEPS)
+    chunk = -(-LIMIT // STEPS)      # LIMIT / STEPS rounded up, so the steps cover every number
     try:
         for step in range(STEPS):
             # The work: short enough (a few ms) that nobody notices the server was busy.
