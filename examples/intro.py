@@ -75,7 +75,8 @@ def hello(name: str, times: int = 1, shout: bool = False) -> list[object]:
     if shout:
         greeting = greeting.upper()
     # Anything that came from the request goes through escape() before it goes into HTML:
-    # try /hello/<b>you</b> and see the tags shown, not obeyed.
+    # try /hello/<b>you</b> and see the tags shown, not obeyed. (A visitor's number is capped
+    # too: ?times=100000000 must not build a page that size.)
     items = [["<li>", escape(greeting), "</li>"] for _ in range(min(times, 100))]
     return page(greeting, "<h1>Greetings</h1><ul>", items, "</ul><p><a href='/'>Back</a></p>")
 
