@@ -272,6 +272,9 @@ class RequestParser:
         del buf[:end + sep]
         self._scan_from = 0
         if end + sep > self.max_header_bytes:
+            if raw.find(b"\n", 0, self.max_request_line + 2) < 0:
+                # Say the same as when the head arrives in pieces: the line itself is too long.
+                raise ProtocolError(414, "The request line is too long.")
             raise ProtocolError(431, "The request header section is too large.")
         return self._make_head(raw)
 

@@ -57,3 +57,14 @@ def test_leading_empty_lines_are_ignored_at_every_split_point() -> None:
         feed_in_pieces(b"\rGET / HTTP/1.0\r\n\r\n", [1])
     assert info.value.status == 400
 
+
+def test_an_overlong_request_line_is_414_however_it_arrives() -> None:
+    data = b"GET /?" + b"a" * 70_000 + b" HTTP/1.0\r\n\r\n"
+    for cuts in ([], [1000], list(range(4096, len(data), 4096))):
+        with pytest.raises(ProtocolError) as info:
+            feed_in_pieces(data, cuts)
+        assert info.value.status == 414, cuts
+    # A short request line with an oversized header section stays a 431.
+    with pytest.raises(ProtocolError) as info:
+        feed_in_pieces(b"GET / HTTP/1.0\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", [])
+    assert info.value.status == 431
