@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from support import ROOT, raw_request, stop_process, wait_for_url
@@ -351,3 +351,27 @@ def test_readme_table_lists_the_examples_in_tutorial_order() -> None:
     assert re.findall(r"^\| `(\w+)` \|", readme, re.M) == ORDER
     image = re.search(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
     assert image is not None and (ROOT / image.group(1)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the browser tests without a browser: skipped locally, a failure in CI -------------------
+
+@pytest.mark.parametrize("module", ["test_examples_browser", "test_datebook_browser"])
+@pytest.mark.parametrize("ci", [False, True])
+def test_a_missing_chromium_is_a_skip_locally_and_a_failure_in_ci(module: str, ci: bool, tmp_path: Path) -> None:
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(f"import {module} as browser_tests\n"
+                     f"browser_tests.CHROMIUM = {str(tmp_path / 'no-chromium-here')!r}\n"
+                     f"from {module} import browser\n\n"
+                     "def test_needs_the_browser(browser):\n"
+                     "    pass\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    if ci:
+        env["CI"] = "true"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(probe)],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    if ci:
+        assert done.returncode == 1 and "CI" in done.stdout and "1 error" in done.stdout, done.stdout
+    else:
+        assert done.returncode == 0 and "1 skipped" in done.stdout, done.stdout
+        assert "apt-get install -y chromium" in done.stdout
