@@ -699,6 +699,9 @@ class Server:
         conn.streamed_items += 1
         try:
             item = next(stream.iterator)
+            # Encoding belongs inside the try: an item that is not an iolist (a dict, a lone
+            # surrogate) is the stream's failure, and must not escape into the loop.
+            chunks = to_chunks(item) if type(item) is not Pause else []
         except StopIteration:
             conn.stream = None
             return False
@@ -706,7 +709,7 @@ class Server:
             request = conn.request
             logger.exception("the streamed response of %s %s failed", request.method if request else "?",
                              request.target if request else "?")
-            conn.stream = None
+            # The connection closes next, and closing it closes the stream (running its finally blocks).
             raise OSError(errno.EIO, "stream failed") from None
         if type(item) is Pause:
             conn.state = _PAUSE
@@ -714,7 +717,7 @@ class Server:
             self._watch(conn, _EV_READ)
             self._set_deadline(conn, time.monotonic() + item.seconds)
             return None
-        conn.out = to_chunks(item)
+        conn.out = chunks
         conn.out_i = conn.out_off = 0
         return True
 

@@ -68,3 +68,41 @@ def test_an_overlong_request_line_is_414_however_it_arrives() -> None:
     with pytest.raises(ProtocolError) as info:
         feed_in_pieces(b"GET / HTTP/1.0\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", [])
     assert info.value.status == 431
+
+
+# -- the server loop ------------------------------------------------------------------------
+
+import logging  # noqa: E402
+
+from kali.response import Pause, Response  # noqa: E402
+from support import get, parse_response, raw_request, running_server  # noqa: E402
+
+
+@pytest.mark.parametrize("bad_item", [{"not": "an iolist"}, "\ud800", object()],
+                         ids=["dict", "lone-surrogate", "object"])
+def test_a_stream_yielding_a_non_iolist_is_cut_off_and_the_server_goes_on(bad_item: Any, caplog: Any) -> None:
+    # Such an item used to raise from the loop itself (outside the stream's try), killing the server.
+    cleaned_up: list[bool] = []
+
+    def handler(request: Any) -> Any:
+        if request.path != "/stream":
+            return "still here"
+
+        def pieces() -> Any:
+            try:
+                yield "first\n"
+                yield Pause(0)
+                yield bad_item
+                yield "never\n"
+            finally:
+                cleaned_up.append(True)
+        return Response.stream(pieces())
+
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(handler, timeout=0.5) as server:
+            raw = raw_request(server.port, b"GET /stream HTTP/1.0\r\n\r\n", timeout=5)
+            status, _, body = parse_response(raw)
+            assert status == 200 and body == b"first\n"
+            assert get(server.port, "/after", timeout=5)[2] == b"still here"
+    assert cleaned_up == [True]
+    assert any("GET /stream failed" in r.getMessage() for r in caplog.records)
