@@ -12,7 +12,7 @@ import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
 
 from .http import STATUS_PHRASES, Headers, HTTPError
-from .iolist import IOList
+from .iolist import IOList, to_chunks
 
 __all__ = [
     "Response", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
@@ -284,8 +284,14 @@ def set_error_page(renderer: ErrorPage | None) -> None:
 def _error_page(code: int, message: str | None, detail: str | None) -> IOList:
     if message is None:
         message = ""
+    renderer = _error_page_renderer
+    if renderer is error_page:
+        return error_page(code, message, detail)
     try:
-        return _error_page_renderer(code, message, detail)
+        # Encoded here, not by the server: a branded page is often a lazy iolist (a template,
+        # a generator), and one that fails while being sent would take the error it reports
+        # down with it -- or, for the server's own 4xx pages, the whole loop.
+        return to_chunks(renderer(code, message, detail))
     except Exception:
         # A broken custom error page must not hide the original error.
         logger.exception("the custom error page failed; using the default")

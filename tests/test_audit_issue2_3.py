@@ -106,3 +106,36 @@ def test_a_stream_yielding_a_non_iolist_is_cut_off_and_the_server_goes_on(bad_it
             assert get(server.port, "/after", timeout=5)[2] == b"still here"
     assert cleaned_up == [True]
     assert any("GET /stream failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_branded_error_page_that_fails_while_being_sent_falls_back_to_the_default(caplog: Any) -> None:
+    # set_error_page's renderer is called inside a try, but a lazy iolist it returns was only
+    # consumed by the server: its failure turned the 404 into a 500 page that failed again,
+    # and a protocol error's page (no request to blame) killed the loop.
+    from kali.http import HTTPError
+    from kali.response import set_error_page
+
+    def branded(code: int, message: str, detail: str | None) -> Any:
+        yield "<h1>branded</h1>"
+        raise RuntimeError("the error template broke")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/missing":
+            raise HTTPError(404, "No such note.")
+        return "fine"
+
+    set_error_page(branded)
+    try:
+        with caplog.at_level(logging.ERROR, logger="kali"):
+            with running_server(handler, timeout=0.5) as server:
+                status, _, body = get(server.port, "/missing")
+                assert status == 404 and b"No such note." in body and b"branded" not in body
+                status, _, body = parse_response(raw_request(server.port, b"G\x01T / HTTP/1.0\r\n\r\n"))
+                assert status == 400 and b"branded" not in body
+                assert get(server.port, "/")[2] == b"fine"
+        assert any("custom error page failed" in r.getMessage() for r in caplog.records)
+        # A branded page that works is used as it is, lazily built or not.
+        set_error_page(lambda code, message, detail: (part for part in ["<h1>Oops ", code, "</h1>"]))
+        assert Client(handler).get("/missing").text == "<h1>Oops 404</h1>"
+    finally:
+        set_error_page(None)
