@@ -139,3 +139,167 @@ def test_a_branded_error_page_that_fails_while_being_sent_falls_back_to_the_defa
         assert Client(handler).get("/missing").text == "<h1>Oops 404</h1>"
     finally:
         set_error_page(None)
+
+
+# -- tests the issues name that were missing ----------------------------------------------------
+
+import http  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+
+def test_any_status_code_http_status_knows_goes_out_with_its_phrase() -> None:
+    codes = [s for s in http.HTTPStatus if s >= 200]
+
+    def handler(request: Any) -> Any:
+        return Response("body", code=int(request.path[1:]))
+
+    with running_server(handler) as server:
+        for status in codes:
+            raw = raw_request(server.port, b"GET /%d HTTP/1.0\r\n\r\n" % status)
+            line = raw.split(b"\r\n", 1)[0].decode("ascii")
+            assert line == f"HTTP/1.0 {status.value} {status.phrase}", line
+            code, headers, body = parse_response(raw)
+            if status in (204, 304):
+                assert "content-length" not in headers
+            else:
+                assert headers["content-length"] == "4" and body == b"body"
+    with pytest.raises(ValueError, match="600"):
+        Response(code=600)
+
+
+def test_iolists_are_encoded_as_utf8_numbers_in_decimal_and_pulled_lazily() -> None:
+    from kali.iolist import iter_chunks, to_bytes, to_chunks
+
+    assert to_bytes(["é", b"\xff", 7, -1.5, None, ("a", ["b", bytearray(b"c"), memoryview(b"d")])]) \
+        == "é".encode() + b"\xff7-1.5abcd"
+    assert to_chunks("") == [] and to_chunks(b"") == [] and to_bytes([None, [], ""]) == b""
+    pulled: list[str] = []
+
+    def later() -> Any:
+        pulled.append("later")
+        yield "x" * 10
+
+    chunks = iter_chunks(["a" * 20_000, later(), "tail"], chunk_size=16_384)
+    assert next(chunks) == b"a" * 20_000
+    assert pulled == []                 # nothing after the first chunk was touched yet
+    assert b"".join(chunks) == b"x" * 10 + b"tail" and pulled == ["later"]
+    for bad in ({"a": 1}, object()):
+        with pytest.raises(TypeError, match="an iolist may hold"):
+            to_bytes(["ok", bad])
+
+
+def test_a_large_iolist_goes_out_with_scatter_gather_sendmsg(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(socket.socket, "sendmsg"):
+        pytest.skip("this platform has no socket.sendmsg")
+    calls: list[int] = []
+    real_sendmsg = socket.socket.sendmsg
+
+    def counting_sendmsg(self: socket.socket, buffers: Any, *args: Any) -> int:
+        buffers = list(buffers)
+        calls.append(len(buffers))
+        return real_sendmsg(self, buffers, *args)
+
+    monkeypatch.setattr(socket.socket, "sendmsg", counting_sendmsg)
+    piece = "ü" * 1000
+    with running_server(lambda request: [piece] * 2000) as server:
+        status, headers, body = parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n", timeout=10))
+    assert status == 200 and body == piece.encode() * 2000
+    assert headers["content-length"] == str(len(body))
+    # The head and many body chunks were handed to the kernel together, never joined first.
+    assert calls and max(calls) > 10, calls
+
+
+def run_serve_http(monkeypatch: pytest.MonkeyPatch, start: Any, no_browser: bool) -> tuple[list[str], str]:
+    """Run serve_http in a thread with webbrowser.open recorded; returns (opened URLs, printed line)."""
+    import io
+    import webbrowser
+
+    from kali.server import serve_http
+
+    opened: list[str] = []
+    ready = threading.Event()
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: (opened.append(url), ready.set()) and True)
+    monkeypatch.setenv("KALI_PORT", "0")
+    if no_browser:
+        monkeypatch.setenv("KALI_NO_BROWSER", "1")
+    else:
+        monkeypatch.delenv("KALI_NO_BROWSER", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    kali_logger = logging.getLogger("kali")
+    level = kali_logger.level
+
+    def handler(request: Any) -> Any:
+        return Response("bye", shut_down=True) if request.path == "/quit" else "hi"
+
+    kwargs = {} if start == "default" else {"start": start}
+    thread = threading.Thread(target=serve_http, args=(handler,), kwargs=dict(kwargs, access_log=False),
+                              daemon=True)
+    try:
+        thread.start()
+        deadline = threading.Event()
+        for _ in range(200):
+            if "kali: serving " in out.getvalue():
+                break
+            deadline.wait(0.01)
+        line = out.getvalue().splitlines()[0]
+        port = int(line.rsplit(":", 1)[1].strip("/"))
+        ready.wait(0 if no_browser or start is None else 5)
+        assert get(port, "/quit")[2] == b"bye"
+        thread.join(5)
+        assert not thread.is_alive()
+    finally:
+        kali_logger.setLevel(level)
+    return opened, line
+
+
+def test_serve_http_opens_the_browser_at_start_after_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened, line = run_serve_http(monkeypatch, "/welcome?x=1", no_browser=False)
+    assert line.startswith("kali: serving http://127.0.0.1:") and line.endswith("/")
+    url = line.split("kali: serving ", 1)[1]
+    assert opened == [url + "welcome?x=1"]      # the real port, known only once bound
+    opened, line = run_serve_http(monkeypatch, "default", no_browser=False)
+    assert opened == [line.split("kali: serving ", 1)[1]]
+
+
+@pytest.mark.parametrize("start,no_browser", [(None, False), ("/", True)], ids=["start=None", "KALI_NO_BROWSER"])
+def test_serve_http_can_skip_the_browser(monkeypatch: pytest.MonkeyPatch, start: Any, no_browser: bool) -> None:
+    opened, line = run_serve_http(monkeypatch, start, no_browser)
+    assert line.startswith("kali: serving http://127.0.0.1:")
+    threading.Event().wait(0.2)         # the browser is opened from a thread: give it a chance
+    assert opened == []
+
+
+def test_request_fields_the_foundation_issue_names() -> None:
+    from kali.request import MissingField
+
+    seen: dict[str, Any] = {}
+
+    def handler(request: Any) -> Any:
+        seen.update(
+            method=request.method, target=request.target, path=request.path, segments=request.segments,
+            a=request.GET["a"], all_a=request.GET.get_list("a"), none=request.GET.get_list("zz"),
+            header=request.headers["X-MIXED-case"], cookies=request.cookies,
+            name=request.POST["name"], names=request.POST.get_list("name"))
+        with pytest.raises(MissingField) as info:
+            request.GET["absent"]
+        seen["missing"] = (info.value.status, str(info.value))
+        return "ok"
+
+    response = Client(handler).post(
+        "/caf%C3%A9/a%2Fb/?a=1&a=%C3%BC&b", data={"name": ["Zoë", "second"]},
+        headers={"x-Mixed-Case": "v", "Cookie": 'sid=abc; theme="dark"; broken; sid=second'})
+    assert response.status == 200
+    assert seen == {
+        "method": "POST", "target": "/caf%C3%A9/a%2Fb/?a=1&a=%C3%BC&b", "path": "/café/a/b/",
+        "segments": ["café", "a/b", ""], "a": "1", "all_a": ["1", "ü"], "none": [],
+        "header": "v", "cookies": {"sid": "abc", "theme": "dark"},
+        "name": "Zoë", "names": ["Zoë", "second"],
+        "missing": (400, "The query field 'absent' is missing."),
+    }
+    # Wrong content type and malformed JSON are 400s, not 500s.
+    client = Client(echo_json)
+    assert client.post("/", body=b'{"a": 1}', headers={"Content-Type": "text/plain"}).status == 400
+    assert client.post("/", body=b'{"a": ', headers={"Content-Type": "application/json"}).status == 400
+    assert client.post("/", json={"a": [1, "é"]}).json() == {"got": {"a": [1, "é"]}}
