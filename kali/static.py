@@ -73,7 +73,10 @@ class StaticFolder:
             return self._folder(request, path, segments)
         if not stat.S_ISREG(info.st_mode):
             return _missing(request)     # never open FIFOs or devices: the one thread would hang
-        return self._file(request, path, info, segments[-1] if segments else "")
+        if not segments or segments[-1] == "":
+            # 'a.css/' names a folder: a file there would get no type and break relative links.
+            return _missing(request)
+        return self._file(request, path, info, segments[-1])
 
     # -- path safety ----------------------------------------------------------------
 

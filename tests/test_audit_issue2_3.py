@@ -303,3 +303,21 @@ def test_request_fields_the_foundation_issue_names() -> None:
     assert client.post("/", body=b'{"a": 1}', headers={"Content-Type": "text/plain"}).status == 400
     assert client.post("/", body=b'{"a": ', headers={"Content-Type": "application/json"}).status == 400
     assert client.post("/", json={"a": [1, "é"]}).json() == {"got": {"a": [1, "é"]}}
+
+
+# -- static files ---------------------------------------------------------------------------
+
+def test_a_file_asked_for_as_a_folder_is_404(tmp_path: Any) -> None:
+    from kali.routing import Router
+    from kali.static import StaticFolder
+
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "site.css").write_text("body{}")
+    app = Router()
+    app.delegate_folder("/static/", StaticFolder(tmp_path))
+    client = Client(app)
+    ok = client.get("/static/css/site.css")
+    assert (ok.status, ok.headers["content-type"]) == (200, "text/css; charset=utf-8")
+    # Served as a folder it had no type (application/octet-stream) and broke relative URLs.
+    assert client.get("/static/css/site.css/").status == 404
+    assert Client(StaticFolder(tmp_path)).get("/css/site.css/").status == 404
