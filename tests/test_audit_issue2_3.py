@@ -321,3 +321,18 @@ def test_a_file_asked_for_as_a_folder_is_404(tmp_path: Any) -> None:
     # Served as a folder it had no type (application/octet-stream) and broke relative URLs.
     assert client.get("/static/css/site.css/").status == 404
     assert Client(StaticFolder(tmp_path)).get("/css/site.css/").status == 404
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_server_goes_on() -> None:
+    import time
+
+    with running_server(lambda request: "ok", timeout=0.3, request_timeout=1.0) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            started = time.monotonic()
+            sock.sendall(b"POST / HTTP/1.0\r\nContent-Length: 10\r\n\r\nabc")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert parse_response(reply)[0] == 408
+        assert 0.9 <= time.monotonic() - started < 3.0
+        assert get(server.port, "/")[2] == b"ok"
