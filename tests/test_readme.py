@@ -35,6 +35,7 @@ def test_the_twenty_line_example_runs(tmp_path: Any, monkeypatch: Any) -> None:
     assert page.status == 200 and "milk &lt;and&gt; eggs" in page.text and "Ada" not in page.text
     assert client.get("/note/2").json() == {"id": 2, "text": "call Ada"}
     assert client.get("/note/two").status == 404
+    assert client.get("/note/9").status == 404 and "no note 9" in client.get("/note/9").text
     assert (tmp_path / "notes.sqlite3").exists()
 
 
