@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json as _json
+import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
@@ -105,6 +106,9 @@ def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
     except ValueError:
         raise HTTPError(413, f"The {where} has too many fields.") from None
 
+
+# A \uD800-\uDFFF escape in a JSON text: only then can a decoded string hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # Characters left as they are in a URL path built by `app_url` (RFC 3986 pchar minus '/', ';', '=', '&', '+').
 _SEGMENT_SAFE = "-._~!$'()*,:@"
@@ -321,13 +325,25 @@ class Request:
         ctype = self.content_type
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise HTTPError(400, f"Expected a JSON body (Content-Type: application/json), got {ctype or 'none'!r}.")
+        data = self.body
         try:
-            return _json.loads(self.body)
+            value = _json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPError(400, f"The JSON body is malformed: {exc}") from None
         except RecursionError:
             # The decoder recurses per nesting level: '[' * 100000 is a client's doing, not a bug.
             raise HTTPError(400, "The JSON body is nested too deeply.") from None
+        if _SURROGATE_ESCAPE.search(data) is not None:
+            # JSON's syntax admits a lone "\ud800", but it is not text: it could be neither stored
+            # (sqlite3) nor sent back (UTF-8) and would fail far from here as a 500.
+            try:
+                _json.dumps(value, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise HTTPError(400, "The JSON body contains a lone surrogate (a \\uD800-\\uDFFF "
+                                     "escape without its pair), which is not text.") from None
+            except RecursionError:
+                raise HTTPError(400, "The JSON body is nested too deeply.") from None
+        return value
 
     def _parse_body_fields(self) -> tuple[FormBag[str], FormBag[UploadedFile]]:
         ctype_header = self.headers.get("content-type") or ""
