@@ -82,6 +82,10 @@ def _ext_value(value: str) -> str | None:
     if len(parts) != 3:
         return None
     charset = parts[0].lower() or "utf-8"
+    if charset not in ("utf-8", "iso-8859-1", "us-ascii"):
+        # RFC 8187 names these; any other name would reach an arbitrary Python codec
+        # ('unicode_escape' makes lone surrogates, 'punycode' raises UnicodeError).
+        return None
     try:
         return unquote(parts[2], encoding=charset, errors="strict")
     except (LookupError, UnicodeDecodeError):
