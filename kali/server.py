@@ -483,12 +483,18 @@ class Server:
 
     def _store_body(self, conn: _Conn, data: bytes) -> None:
         body = conn.body
-        if body is None:
-            conn.body = body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
-        if isinstance(body, bytearray):
-            body += data
-        else:
-            body.write(data)
+        try:
+            if body is None:
+                conn.body = body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+            if isinstance(body, bytearray):
+                body += data
+            else:
+                body.write(data)
+        except OSError as exc:
+            # A large body is spooled to a temporary file: a full disk must cost this request, not
+            # the loop (an OSError escaping here used to end the server).
+            logger.error("could not store the request body from %s: %s", conn.client[0], exc)
+            raise ProtocolError(507, "The server has no room to store this request's body.") from None
         conn.body_size += len(data)
 
     def _discard_input(self, conn: _Conn) -> None:

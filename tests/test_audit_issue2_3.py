@@ -375,3 +375,31 @@ def test_an_rfc8187_filename_in_utf8_or_latin1_is_still_decoded() -> None:
                 + b"\r\n\r\ndata\r\n--zz--\r\n")
         response = Client(handler).post("/", body=body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
         assert response.text == expected
+
+
+def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeypatch: pytest.MonkeyPatch,
+                                                                          caplog: Any) -> None:
+    import errno
+    import tempfile
+    import types
+
+    import kali.server
+
+    class FullDisk(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        """A spooled file on a disk that fills up after 2 MB."""
+
+        def write(self, data: Any) -> int:
+            if self.tell() + len(data) > 2_000_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(kali.server, "tempfile", types.SimpleNamespace(SpooledTemporaryFile=FullDisk))
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(lambda request: {"size": len(request.body)}, timeout=0.5) as server:
+            raw = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 3000000\r\n\r\n"
+                              + b"x" * 3_000_000, timeout=10)
+            assert parse_response(raw)[0] == 507
+            # A body that fits is still received, and the loop is alive.
+            small = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello")
+            assert parse_response(small)[2] == b'{"size":5}'
+    assert any("No space left" in r.getMessage() for r in caplog.records)
