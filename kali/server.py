@@ -585,7 +585,12 @@ class Server:
         head = status_line(code) + "".join(lines).encode("latin-1")
         if isinstance(content, FileBody):
             if not is_head and length:
-                conn.file = f = content.open()
+                f = content.open()
+                if f.closed:
+                    # Reading it later would raise in the loop itself; say what happened instead.
+                    raise ValueError("the FileBody's file was closed before it could be sent "
+                                     "(returned from inside a 'with' block?)")
+                conn.file = f
                 conn.file_offset = content.offset
                 conn.file_left = length
                 try:

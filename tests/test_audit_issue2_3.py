@@ -403,3 +403,21 @@ def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeyp
             small = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello")
             assert parse_response(small)[2] == b'{"size":5}'
     assert any("No space left" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_body_closed_by_the_handler_is_a_500_and_the_server_goes_on(tmp_path: Any) -> None:
+    from kali.response import FileBody
+
+    (tmp_path / "report.txt").write_bytes(b"contents")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/file":
+            # A natural mistake: the with block closes the file before the server reads it.
+            with open(tmp_path / "report.txt", "rb") as f:
+                return Response(FileBody(file=f))
+        return "alive"
+
+    with running_server(handler, timeout=0.5) as server:
+        status, _, body = get(server.port, "/file")
+        assert status == 500 and b"closed before it could be sent" in body
+        assert get(server.port, "/")[2] == b"alive"
