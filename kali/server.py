@@ -231,13 +231,16 @@ class Server:
                         except OSError:
                             pass
                     else:
-                        if mask & _EV_READ:
-                            self._on_readable(data)
-                        if mask & _EV_WRITE:
-                            if data.state == _WRITE:
-                                self._send(data)
-                            elif data.state == _HANDSHAKE:
-                                self._handshake(data)
+                        try:
+                            if mask & _EV_READ:
+                                self._on_readable(data)
+                            if mask & _EV_WRITE:
+                                if data.state == _WRITE:
+                                    self._send(data)
+                                elif data.state == _HANDSHAKE:
+                                    self._handshake(data)
+                        except Exception:
+                            self._abandon(data)
                 if heap and heap[0][0] <= time.monotonic():
                     self._expire()
         finally:
@@ -319,7 +322,10 @@ class Server:
                 heapq.heappush(heap, (conn.deadline, next(self._seq), conn))
                 continue
             conn.deadline = None
-            self._on_deadline(conn)
+            try:
+                self._on_deadline(conn)
+            except Exception:
+                self._abandon(conn)
 
     def _on_deadline(self, conn: _Conn) -> None:
         state = conn.state
@@ -364,12 +370,26 @@ class Server:
                 conn.state = _HANDSHAKE
                 self._conns.add(conn)
                 self._set_deadline(conn, time.monotonic() + self.timeout)
-                self._handshake(conn)
+                try:
+                    self._handshake(conn)
+                except Exception:
+                    self._abandon(conn)
                 continue
             conn = _Conn(sock, client)
             self._conns.add(conn)
             # On loopback the request has usually arrived already: try it before touching the selector.
-            self._on_readable(conn)
+            try:
+                self._on_readable(conn)
+            except Exception:
+                self._abandon(conn)
+
+    def _abandon(self, conn: _Conn) -> None:
+        """Log an unexpected error met while serving one connection and drop it: the loop goes on."""
+        logger.exception("internal error while serving %s; its connection was closed", conn.client[0])
+        try:
+            self._close(conn)
+        except Exception:
+            logger.exception("closing the connection failed too")
 
     def _handshake(self, conn: _Conn) -> None:
         import ssl

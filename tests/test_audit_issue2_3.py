@@ -421,3 +421,31 @@ def test_a_file_body_closed_by_the_handler_is_a_500_and_the_server_goes_on(tmp_p
         status, _, body = get(server.port, "/file")
         assert status == 500 and b"closed before it could be sent" in body
         assert get(server.port, "/")[2] == b"alive"
+
+
+def test_an_unexpected_error_while_sending_costs_one_connection_not_the_server(caplog: Any) -> None:
+    import io
+
+    from kali.response import FileBody
+
+    class BrokenReader(io.RawIOBase):
+        """A file-like body that is not a real file and fails when read (a bug in app code)."""
+
+        def readable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            raise RuntimeError("the reader has a bug")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/broken":
+            return Response(FileBody(file=BrokenReader(), length=10), content_type="text/plain")
+        return "alive"
+
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(handler, timeout=0.5) as server:
+            raw = raw_request(server.port, b"GET /broken HTTP/1.0\r\n\r\n", timeout=5)
+            # The head may have gone out already; the body never arrives and the connection closes.
+            assert not raw or parse_response(raw)[2] == b""
+            assert get(server.port, "/")[2] == b"alive"
+    assert any("its connection was closed" in r.getMessage() for r in caplog.records)
