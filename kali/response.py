@@ -127,7 +127,9 @@ class Response:
     @classmethod
     def json(cls, value: Any, code: int = 200, *, headers: HeadersLike = None) -> "Response":
         """`value` encoded as JSON (UTF-8, application/json)."""
-        body = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        # NaN and Infinity are not JSON (JSON.parse refuses them): fail here, where the value is known.
+        body = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default,
+                           allow_nan=False)
         return cls(body, code=code, headers=headers, content_type="application/json")
 
     @classmethod

@@ -20,6 +20,7 @@ launch token still applies to it.
 from __future__ import annotations
 
 import hmac
+import html
 import ipaddress
 import logging
 import re
@@ -342,7 +343,18 @@ class SecurityWrapper:
             path = request.raw_path
             if path[1:2] in ("/", "\\"):
                 path = "/" + path.lstrip("/\\")     # '//host' would leave this server
-            response = Response.redirect(path + (f"?{rest}" if rest else ""), 303)
+            clean = path + (f"?{rest}" if rest else "")
+            site = (request.headers.get("sec-fetch-site") or "none").lower()
+            if site in ("none", "same-origin"):
+                response = Response.redirect(clean, 303)
+            else:
+                # Opened from another site or a local file (serve_http's launch page): a browser
+                # does not send a SameSite=Strict cookie on a redirect at the end of a chain that
+                # began elsewhere, so the clean URL is reached by a navigation from this origin.
+                link = html.escape(clean)
+                response = Response([
+                    "<!DOCTYPE html>\n<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=",
+                    link, "\"><title>Opening the app</title>\n<p><a href=\"", link, "\">Continue to the app</a></p>\n"])
             response.headers["Cache-Control"] = "no-store"
             if valid_in_url:
                 response.set_cookie(cookie_name, token, http_only=True, same_site="Strict",

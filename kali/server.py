@@ -18,7 +18,9 @@ import heapq
 import itertools
 import logging
 import os
+import re
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -573,7 +575,10 @@ class Server:
             if request is None:
                 raise
             logger.exception("could not send the response of %s %s", request.method, request.target)
-            self._prepare(conn, internal_error(request, debug=self._debug_for(conn)), is_head)
+            fallback = internal_error(request, debug=self._debug_for(conn))
+            for name, value in _ERROR_HEADERS:
+                fallback.headers.setdefault(name, value)
+            self._prepare(conn, fallback, is_head)
         conn.deadline = None
         conn.response = response
         self._send(conn)
@@ -801,7 +806,11 @@ class Server:
             request.close()
             if logger.isEnabledFor(logging.INFO):
                 ms = (time.perf_counter() - conn.started) * 1000.0
-                self._log_pending.append((request.method, request.target, conn.code, conn.sent, ms))
+                target = request.target
+                if "kali_token=" in target:
+                    # The launch token opens a private app: it does not belong in a log file.
+                    target = re.sub(r"(kali_token=)[^&]*", r"\1...", target)
+                self._log_pending.append((request.method, target, conn.code, conn.sent, ms))
         # Stale deadline entries may still point here: keep them from pinning the request.
         conn.request = conn.response = conn.parser = conn.head = None
         conn.out = []
@@ -886,13 +895,22 @@ def serve_http(handler: Handler, *, port: int = 8080, address: str = "127.0.0.1"
     if token is not None:
         url += ("&" if "?" in url else "?") + f"{TOKEN_PARAMETER}={token}"
         print(f"kali: private app: open {url}", flush=True)
+    launch_folder: str | None = None
     if start is not None:
-        _open_browser(url)
+        if token is not None:
+            # A URL given to the browser lands on its command line, which other users of the
+            # machine can read (ps); a page only this user can read carries the token instead.
+            launch_folder, launch_url = _private_launch_page(url)
+            _open_browser(launch_url, cleanup=launch_folder)
+        else:
+            _open_browser(url)
     restore = _install_signal_handlers(server)
     try:
         server.run()
     finally:
         restore()
+        if launch_folder is not None:
+            shutil.rmtree(launch_folder, ignore_errors=True)
 
 
 class _ClockFormatter(logging.Formatter):
@@ -949,13 +967,31 @@ def _configure_logging(access_log: bool) -> None:
         kali_logger.setLevel(logging.INFO if access_log else logging.WARNING)
 
 
-def _open_browser(url: str) -> None:
+def _private_launch_page(url: str) -> tuple[str, str]:
+    """A page readable by this user only that sends the browser on to `url`: (its folder, its URL)."""
+    import html
+    from pathlib import Path
+    folder = tempfile.mkdtemp(prefix="kali-launch-")         # mode 0700
+    path = os.path.join(folder, "open.html")
+    link = html.escape(url)
+    page = (f'<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="refresh" content="0;url={link}">'
+            f'<title>Opening the app</title>\n<p><a href="{link}">Open the app</a></p>\n')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(page)
+    return folder, Path(path).as_uri()
+
+
+def _open_browser(url: str, cleanup: str | None = None) -> None:
     def target() -> None:
         import webbrowser
         try:
             webbrowser.open(url)
         except Exception as exc:    # a missing browser must not stop the app
             logger.warning("could not open a browser: %s", exc)
+        if cleanup is not None:
+            time.sleep(60)           # long enough for the browser to read the launch page
+            shutil.rmtree(cleanup, ignore_errors=True)
     # Some platforms' webbrowser.open waits for the browser process; the loop must not.
     threading.Thread(target=target, name="kali-browser", daemon=True).start()
 

@@ -133,3 +133,42 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+
+def browser_missing() -> str | None:
+    """Why headless Chromium cannot run here (None when it can)."""
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is missing (pip install playwright into .venv; never run `playwright install`)"
+    return None
+
+
+@contextmanager
+def chromium(root: Path) -> Iterator[Any]:
+    """A headless Chromium context with a fresh profile under `root`; skips (fails under CI=true) without one."""
+    import pytest
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests must run in CI: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+    env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
+            timeout=30000)
+        context.set_default_timeout(15000)
+        try:
+            yield context
+        finally:
+            context.close()

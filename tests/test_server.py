@@ -121,8 +121,10 @@ def test_http_error_and_unsendable_responses(server: Any) -> None:
     assert status == 409 and b"Conflict &lt;b&gt;here&lt;/b&gt;" in body
     status, headers, body = get(server.port, "/bad-header")
     assert status == 500 and "set-cookie" not in headers and b"line break" in body
-    status, _, body = get(server.port, "/bad-iolist")
+    status, headers, body = get(server.port, "/bad-iolist")
     assert status == 500 and b"dict" in body
+    # The fallback page never went through the app's wrappers: it carries the protective headers.
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
 
 
 def test_large_iolist_is_sent_completely(server: Any) -> None:
