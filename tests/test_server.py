@@ -368,3 +368,10 @@ def test_the_500_page_states_the_error_before_the_traceback() -> None:
     page = Client(handler).get("/").text
     summary, traceback_at = page.find("KeyError: &#x27;the-missing-thing&#x27;"), page.find("Traceback (most recent")
     assert 0 < summary < traceback_at
+
+
+def test_json_responses_refuse_nan() -> None:
+    import math
+    with pytest.raises(ValueError):
+        Response.json({"x": math.nan})
+    assert Response.json({"x": 1.5}).content == '{"x":1.5}'
