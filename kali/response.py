@@ -16,7 +16,7 @@ from .iolist import IOList, to_chunks
 
 __all__ = [
     "Response", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
-    "run_handler", "error_page", "set_error_page", "http_date",
+    "run_handler", "error_page", "set_error_page", "http_date", "wire_fields",
 ]
 
 logger = logging.getLogger("kali")
@@ -301,6 +301,43 @@ def _error_page(code: int, message: str | None, detail: str | None) -> IOList:
 
 
 # -- handler results -----------------------------------------------------------------
+
+def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]:
+    """The header fields a server sends for `response` and an iolist body's encoded chunks.
+
+    Content-Length is the real length of an iolist or file body (any value the app
+    set is replaced) and absent for streams, 1xx, 204 and 304. A value that would
+    split the head (CR, LF) or cannot go on the wire as Latin-1 raises ValueError:
+    the server, the test client and the WSGI adapter all refuse the same responses.
+    """
+    content = response.content
+    length: int | None
+    chunks: list[bytes] = []
+    if isinstance(content, FileBody):
+        length = content.length
+    elif isinstance(content, Stream):
+        length = None
+    else:
+        chunks = to_chunks(content)
+        length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
+    fields: list[tuple[str, str]] = []
+    for name, value in response.headers._items:
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"response header {name!r} contains a line break: {value!r}")
+        if not value.isascii():
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"response header {name!r} is not Latin-1 text: {value!r} "
+                                 f"(encode it, e.g. RFC 8187 for file names)") from None
+        if length is not None and name.lower() == "content-length":
+            continue
+        fields.append((name, value))
+    code = response.code
+    if length is not None and code >= 200 and code != 204 and code != 304:
+        fields.append(("Content-Length", str(length)))
+    return fields, chunks
+
 
 def to_response(result: Any) -> Response:
     """Turn what a handler returned into a Response (see the handler rules in the README)."""

@@ -25,7 +25,6 @@ import typing
 from typing import Any, Callable, TypeVar, Union
 from urllib.parse import quote
 
-from .http import HTTPError
 from .request import Request
 from .response import Handler, Response, to_response
 

@@ -34,7 +34,8 @@ from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, Request
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
 from .request import Request
-from .response import FileBody, Handler, Pause, Response, Stream, http_date, internal_error, run_handler
+from .response import (FileBody, Handler, Pause, Response, Stream, http_date, internal_error, run_handler,
+                       wire_fields)
 
 __all__ = ["Server", "serve_http"]
 
@@ -586,29 +587,15 @@ class Server:
     def _prepare(self, conn: _Conn, response: Response, is_head: bool) -> None:
         content = response.content
         code = response.code
+        fields, chunks = wire_fields(response)
+        if is_head:
+            chunks = []
         lines = [self._dates.lines()]
-        length: int | None
-        chunks: list[bytes] = []
-        if isinstance(content, FileBody):
-            length = content.length
-        elif isinstance(content, Stream):
-            length = None
-        else:
-            chunks = to_chunks(content)
-            length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
-            if is_head:
-                chunks = []
-        for name, value in response.headers._items:
-            if "\n" in value or "\r" in value:
-                raise ValueError(f"response header {name!r} contains a line break: {value!r}")
-            if length is not None and name.lower() == "content-length":
-                continue
-            lines.append(f"{name}: {value}\r\n")
-        if length is not None and code >= 200 and code != 204 and code != 304:
-            lines.append(f"Content-Length: {length}\r\n")
+        lines += [f"{name}: {value}\r\n" for name, value in fields]
         lines.append("Connection: close\r\n\r\n")
         head = status_line(code) + "".join(lines).encode("latin-1")
         if isinstance(content, FileBody):
+            length = content.length
             if not is_head and length:
                 f = content.open()
                 if f.closed:
@@ -631,7 +618,7 @@ class Server:
                 conn.stream = content
         conn.code = code
         if chunks:
-            if len(chunks) <= 4 and length is not None and length <= 32768:
+            if len(chunks) <= 4 and sum(map(len, chunks)) <= 32768:
                 conn.out = [head + b"".join(chunks)]
             else:
                 conn.out = [head, *chunks]

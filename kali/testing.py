@@ -38,10 +38,10 @@ from typing import IO, Any, Iterable, Mapping, Union
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .http import END, NEED_DATA, Headers, HTTPError, RequestHead, RequestParser
-from .iolist import iter_chunks, to_chunks
+from .iolist import iter_chunks
 from .multipart import SPOOL_SIZE
 from .request import Request
-from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler
+from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
 
 __all__ = ["Client", "TestResponse"]
 
@@ -410,28 +410,8 @@ class Client:
 
     def _prepare(self, request: Request, response: Response) -> tuple[Headers, list[bytes]]:
         """The headers the server would send (and an iolist body's chunks), checked as the server does."""
-        content = response.content
-        length: int | None
-        chunks: list[bytes] = []
-        if isinstance(content, FileBody):
-            length = content.length
-        elif isinstance(content, Stream):
-            length = None
-        else:
-            chunks = to_chunks(content)
-            length = sum(map(len, chunks))
-        headers = Headers()
-        for name, value in response.headers.items():
-            if "\n" in value or "\r" in value:
-                raise ValueError(f"response header {name!r} contains a line break: {value!r}")
-            value.encode("latin-1")       # the server sends the head as Latin-1: other text fails there
-            if length is not None and name.lower() == "content-length":
-                continue                  # the server replaces it with the real length
-            headers.add(name, value)
-        code = response.code
-        if length is not None and code >= 200 and code not in (204, 304):
-            headers["Content-Length"] = str(length)
-        return headers, chunks
+        fields, chunks = wire_fields(response)
+        return Headers(fields), chunks
 
     def _pull(self, stream: Stream) -> bytes:
         parts: list[bytes] = []

@@ -56,7 +56,7 @@ from .http import STATUS_PHRASES, Headers, HTTPError
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
 from .request import Request
-from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler
+from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
 
 __all__ = ["to_wsgi", "WSGIApp", "StartResponse", "WSGIEnvironment"]
 
@@ -304,29 +304,8 @@ def _is_local(address: Any) -> bool:
 # -- the response -----------------------------------------------------------------------
 
 def _prepare(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]:
-    """The header list the server would send, and an iolist body's chunks."""
-    content = response.content
-    length: int | None
-    chunks: list[bytes] = []
-    if isinstance(content, FileBody):
-        length = content.length
-    elif isinstance(content, Stream):
-        length = None
-    else:
-        chunks = to_chunks(content)
-        length = sum(map(len, chunks))
-    headers: list[tuple[str, str]] = []
-    for name, value in response.headers.items():
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"response header {name!r} contains a line break: {value!r}")
-        value.encode("latin-1")        # WSGI header values are Latin-1 text, as on the wire
-        if length is not None and name.lower() == "content-length":
-            continue                   # replaced by the real length below
-        headers.append((name, value))
-    code = response.code
-    if length is not None and code >= 200 and code not in (204, 304):
-        headers.append(("Content-Length", str(length)))
-    return headers, chunks
+    """The header list the server would send, and an iolist body's chunks (as serve_http checks them)."""
+    return wire_fields(response)
 
 
 class _Closing:
