@@ -275,80 +275,80 @@ class DecimalLens(_NumberLens):
         return _text(native)
 
 
-class DateLens(Lens):
-    """A datetime.date written YYYY-MM-DD, as <input type=date> sends it; optional min/max."""
+class _IsoLens(Lens):
+    """Shared by DATE and TIME: an ISO text form as <input> sends it, parsed, with optional min/max."""
 
     _options: tuple[str, ...] = ("min", "max")
-    min: datetime.date | None = None
-    max: datetime.date | None = None
-    _pattern = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    min: Any = None
+    max: Any = None
+    _pattern: re.Pattern[str]
+    _malformed: str          # the message for text of the wrong shape
+    _impossible: str         # '{value} is not ...' for the right shape but no such value
+    _bounds: tuple[str, str]  # 'Enter a date on or after', 'Enter a date on or before'
 
-    def __init__(self, *, min: datetime.date | None = None, max: datetime.date | None = None,
-                 name: str | None = None) -> None:
+    def __init__(self, *, min: Any = None, max: Any = None, name: str | None = None) -> None:
         super().__init__()
         self.min = min
         self.max = max
         self._name = name
+
+    def _from_iso(self, value: str) -> Any:
+        raise NotImplementedError
+
+    def to_native(self, text: Any) -> Any:
+        """The value typed; ValidationError if blank, malformed, impossible or out of bounds."""
+        value = text.strip()
+        if not value:
+            raise ValidationError(REQUIRED_MESSAGE)
+        if not self._pattern.fullmatch(value):
+            raise ValidationError(self._malformed)
+        try:
+            native = self._from_iso(value)
+        except ValueError:
+            raise ValidationError(self._impossible.format(value=value)) from None
+        if self.min is not None and native < self.min:
+            raise ValidationError(f"{self._bounds[0]} {self.to_text(self.min)}.")
+        if self.max is not None and native > self.max:
+            raise ValidationError(f"{self._bounds[1]} {self.to_text(self.max)}.")
+        return native
+
+
+class DateLens(_IsoLens):
+    """A datetime.date written YYYY-MM-DD, as <input type=date> sends it; optional min/max."""
+
+    min: datetime.date | None
+    max: datetime.date | None
+    _pattern = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    _malformed = "Enter a date as YYYY-MM-DD, like 2024-03-31."
+    _impossible = "{value} is not a date in the calendar."
+    _bounds = ("Enter a date on or after", "Enter a date on or before")
+
+    def _from_iso(self, value: str) -> datetime.date:
+        return datetime.date.fromisoformat(value)
 
     def to_text(self, native: Any) -> str:
         """The date as YYYY-MM-DD ('' for None; text, as SQLite stores dates, is kept)."""
         return _text(native)
 
-    def to_native(self, text: Any) -> datetime.date:
-        """The date typed; ValidationError if blank, malformed, impossible or out of bounds."""
-        value = text.strip()
-        if not value:
-            raise ValidationError(REQUIRED_MESSAGE)
-        if not self._pattern.fullmatch(value):
-            raise ValidationError("Enter a date as YYYY-MM-DD, like 2024-03-31.")
-        try:
-            date = datetime.date.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{value} is not a date in the calendar.") from None
-        if self.min is not None and date < self.min:
-            raise ValidationError(f"Enter a date on or after {self.min.isoformat()}.")
-        if self.max is not None and date > self.max:
-            raise ValidationError(f"Enter a date on or before {self.max.isoformat()}.")
-        return date
 
-
-class TimeLens(Lens):
+class TimeLens(_IsoLens):
     """A datetime.time written HH:MM (or HH:MM:SS), as <input type=time> sends it; optional min/max."""
 
-    _options: tuple[str, ...] = ("min", "max")
-    min: datetime.time | None = None
-    max: datetime.time | None = None
+    min: datetime.time | None
+    max: datetime.time | None
     _pattern = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?")
+    _malformed = "Enter a time as HH:MM, like 09:30."
+    _impossible = "{value} is not a time of day."
+    _bounds = ("Enter a time at or after", "Enter a time at or before")
 
-    def __init__(self, *, min: datetime.time | None = None, max: datetime.time | None = None,
-                 name: str | None = None) -> None:
-        super().__init__()
-        self.min = min
-        self.max = max
-        self._name = name
+    def _from_iso(self, value: str) -> datetime.time:
+        return datetime.time.fromisoformat(value)
 
     def to_text(self, native: Any) -> str:
         """The time as HH:MM (HH:MM:SS when it has seconds); '' for None; text is kept."""
         if isinstance(native, datetime.time):
             return native.isoformat("minutes" if not (native.second or native.microsecond) else "auto")
         return _text(native)
-
-    def to_native(self, text: Any) -> datetime.time:
-        """The time typed; ValidationError if blank, malformed, impossible or out of bounds."""
-        value = text.strip()
-        if not value:
-            raise ValidationError(REQUIRED_MESSAGE)
-        if not self._pattern.fullmatch(value):
-            raise ValidationError("Enter a time as HH:MM, like 09:30.")
-        try:
-            time = datetime.time.fromisoformat(value)
-        except ValueError:
-            raise ValidationError(f"{value} is not a time of day.") from None
-        if self.min is not None and time < self.min:
-            raise ValidationError(f"Enter a time at or after {self.to_text(self.min)}.")
-        if self.max is not None and time > self.max:
-            raise ValidationError(f"Enter a time at or before {self.to_text(self.max)}.")
-        return time
 
 
 _TRUE = frozenset({"on", "true", "1", "yes", "y", "checked"})
