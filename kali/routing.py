@@ -871,6 +871,8 @@ def _redirect(target: str) -> Response:
 
 
 def _normalise_redirect(request: Request, path: str) -> Response:
+    # Browsers read '\' in a Location as '/', so '/\host' would send them to another site.
+    path = path.replace("\\", "%5C")
     if request.query_string:
         path += "?" + request.query_string
     return _redirect(path)

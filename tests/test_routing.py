@@ -737,3 +737,19 @@ def test_router_errors_use_the_app_wide_error_page(methods: Client, functions: C
         set_error_page(None)
     assert seen == [404, 405, 400]
     assert "My app" not in methods.get("/nowhere").text
+
+
+def test_a_normalising_redirect_never_leaves_the_site() -> None:
+    # A raw backslash would make the Location '/\evil.com', which browsers follow to evil.com.
+    app = Router()
+
+    @app.function("/")
+    def home() -> str:
+        return "home"
+
+    client = Client(app)
+    for target in ("/./\\evil.com", "/a/../\\\\evil.com", "//evil.com", "/.//evil.com"):
+        response = client.send_raw(f"GET {target} HTTP/1.0\r\n\r\n".encode())
+        location = response.headers["location"]
+        assert response.status == 308
+        assert location.startswith("/") and not location.startswith(("//", "/\\")), (target, location)
