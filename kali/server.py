@@ -53,6 +53,7 @@ _SERVER_HEADER = f"Server: kali/{__version__}\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _ERROR_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
                   ("X-Frame-Options", "DENY"))
+_ACCEPT_PAUSE = 0.1      # seconds without accepting after running out of file descriptors
 _WAKE = object()
 _LISTENER = object()
 _DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
@@ -157,6 +158,7 @@ class Server:
         self._seq = itertools.count()
         self._dates = _DateCache()
         self._log_pending: list[tuple[Any, ...]] = []
+        self._accept_resume: float | None = None
         self._stopping = False
         self._stop_by: float | None = None
         self._closed = False
@@ -222,6 +224,9 @@ class Server:
                         wait = min(wait, max(0.0, self._stop_by - time.monotonic()))
                 else:
                     wait = None if self._stop_by is None else max(0.0, self._stop_by - time.monotonic())
+                if self._accept_resume is not None:
+                    until = max(0.0, self._accept_resume - time.monotonic())
+                    wait = until if wait is None else min(wait, until)
                 if self._log_pending:
                     self._flush_access_log()
                 for key, mask in select(wait):
@@ -246,8 +251,22 @@ class Server:
                             self._abandon(data)
                 if heap and heap[0][0] <= time.monotonic():
                     self._expire()
+                if self._accept_resume is not None and self._accept_resume <= time.monotonic():
+                    self._resume_accepting()
         finally:
             self.close()
+
+    def _pause_accepting(self) -> None:
+        try:
+            self._selector.unregister(self._listener)
+        except (KeyError, ValueError):
+            pass
+        self._accept_resume = time.monotonic() + _ACCEPT_PAUSE
+
+    def _resume_accepting(self) -> None:
+        self._accept_resume = None
+        if not self._stopping:
+            self._selector.register(self._listener, _EV_READ, _LISTENER)
 
     def _flush_access_log(self) -> None:
         # Access lines are written between bursts of work, not while a client waits for its
@@ -357,9 +376,15 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                # Out of file descriptors and the like: keep serving what is open.
-                logger.warning("accept failed: %s", exc)
-                return
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of file descriptors or memory: the listener stays readable, so asking
+                    # again at once would spin. Serve what is open and try again shortly.
+                    logger.warning("accept failed (%s): pausing new connections for %.1f s",
+                                   exc.strerror, _ACCEPT_PAUSE)
+                    self._pause_accepting()
+                    return
+                logger.info("accept failed: %s", exc)     # e.g. the client gave up meanwhile
+                continue
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             if self.ssl_context is not None:

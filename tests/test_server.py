@@ -375,3 +375,48 @@ def test_json_responses_refuse_nan() -> None:
     with pytest.raises(ValueError):
         Response.json({"x": math.nan})
     assert Response.json({"x": 1.5}).content == '{"x":1.5}'
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the server's CPU time from /proc")
+def test_running_out_of_file_descriptors_neither_spins_nor_stops(tmp_path: Any) -> None:
+    source = """
+import resource, sys
+sys.path.insert(0, {root!r})
+resource.setrlimit(resource.RLIMIT_NOFILE, (40, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from kali import serve_http
+serve_http(lambda request: "ok", start=None, timeout=30, secure=False)
+"""
+    proc = start_script(tmp_path, source, KALI_NO_BROWSER="1")
+    held: list[socket.socket] = []
+    try:
+        url = wait_for_url(proc)
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        # Silent connections the server keeps open (30 s first-packet timeout) use up its descriptors.
+        for _ in range(60):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.3)
+
+        def cpu_seconds() -> float:
+            fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        before = cpu_seconds()
+        time.sleep(1.0)
+        assert cpu_seconds() - before < 0.3, "the loop spins while it cannot accept"
+        for sock in held:
+            sock.close()
+        held.clear()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                status, _, body = get(port, "/", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert (status, body) == (200, b"ok")
+        assert proc.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+        stop_process(proc)
