@@ -153,8 +153,12 @@ def browser_missing() -> str | None:
 
 
 @contextmanager
-def chromium(root: Path) -> Iterator[Any]:
-    """A headless Chromium context with a fresh profile under `root`; skips (fails under CI=true) without one."""
+def chromium(root: Path, *, args: list[str] | None = None, **launch_options: Any) -> Iterator[Any]:
+    """A headless Chromium context with a fresh profile under `root`; skips (fails under CI=true) without one.
+
+    `args` replaces the standard command-line flags (CHROMIUM_ARGS); other keywords go to
+    Playwright's launch_persistent_context (viewport=, accept_downloads=, locale=...).
+    """
     import pytest
     missing = browser_missing()
     if missing:
@@ -165,9 +169,10 @@ def chromium(root: Path) -> Iterator[Any]:
     env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
-            timeout=30000)
+            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=args or CHROMIUM_ARGS,
+            env=env, timeout=30000, **launch_options)
         context.set_default_timeout(15000)
+        context.set_default_navigation_timeout(15000)
         try:
             yield context
         finally:

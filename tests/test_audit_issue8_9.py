@@ -355,12 +355,14 @@ def test_readme_table_lists_the_examples_in_tutorial_order() -> None:
 
 # -- the browser tests without a browser: skipped locally, a failure in CI -------------------
 
-@pytest.mark.parametrize("module", ["test_examples_browser", "test_datebook_browser"])
+@pytest.mark.parametrize("module", ["test_examples_browser", "test_datebook_browser", "test_forms_browser",
+                                    "test_security"])
 @pytest.mark.parametrize("ci", [False, True])
 def test_a_missing_chromium_is_a_skip_locally_and_a_failure_in_ci(module: str, ci: bool, tmp_path: Path) -> None:
     probe = tmp_path / "test_probe.py"
-    probe.write_text(f"import {module} as browser_tests\n"
-                     f"browser_tests.CHROMIUM = {str(tmp_path / 'no-chromium-here')!r}\n"
+    # Every browser module launches through tests/support.chromium, which looks for support.CHROMIUM.
+    probe.write_text(f"import support\n"
+                     f"support.CHROMIUM = {str(tmp_path / 'no-chromium-here')!r}\n"
                      f"from {module} import browser\n\n"
                      "def test_needs_the_browser(browser):\n"
                      "    pass\n")

@@ -11,18 +11,13 @@ on a pinned date, is photographed for docs/datebook.png.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from support import ROOT, running_example
+from support import ROOT, chromium, running_example
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 SCREENSHOT = ROOT / "docs" / "datebook.png"
 #: The day the screenshot pretends it is (the sample data is placed around it), so the PNG only
 #: changes when the page does.
@@ -30,40 +25,14 @@ SCREENSHOT_DAY = "2025-06-03"
 TODAY = dt.date.today()
 
 
-def _browser_missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return ("Playwright for Python is missing (install it with: pip install playwright, or "
-                ".venv/bin/pip install -r tests/requirements.txt; it drives the system Chromium, "
-                "so never run `playwright install`)")
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium for the module: a fresh profile, a laptop-sized window, the light scheme."""
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-    root = tmp_path_factory.mktemp("chromium")
-    env: dict[str, str | float | bool] = {**os.environ, "XDG_CONFIG_HOME": str(root / "config"),
-                                          "XDG_CACHE_HOME": str(root / "cache")}
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
-            viewport={"width": 1200, "height": 800}, color_scheme="light", locale="en-GB", timeout=30000)
-        context.set_default_timeout(15000)
-        context.set_default_navigation_timeout(15000)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium"), viewport={"width": 1200, "height": 800},
+                  color_scheme="light", locale="en-GB") as context:
+        yield context
 
 
 class Problems:

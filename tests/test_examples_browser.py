@@ -20,50 +20,22 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from support import running_example
+from support import chromium, running_example
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 WAIT_MS = 15_000
 #: Milliseconds from sending a page's request to the end of its response (Navigation Timing).
 NAVIGATION_MS = "(e => e.responseEnd - e.requestStart)(performance.getEntriesByType('navigation')[0])"
 
 
-def _browser_missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return ("Playwright for Python is missing: `pip install playwright` (or ./demo.sh test, which "
-                "installs tests/requirements.txt); it drives the system Chromium, so never `playwright install`")
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium for the module, with a fresh profile and no network beyond 127.0.0.1."""
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the browser tests must run in CI: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-    root = tmp_path_factory.mktemp("chromium")
-    env: dict[str, str | float | bool] = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"),
-                                              XDG_CACHE_HOME=str(root / "cache"))
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
-            accept_downloads=True, timeout=30_000)
+    with chromium(tmp_path_factory.mktemp("chromium"), accept_downloads=True) as context:
         context.set_default_timeout(WAIT_MS)
         context.set_default_navigation_timeout(WAIT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+        yield context
 
 
 @pytest.fixture

@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import html
-import os
-import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from support import running_server
+from support import chromium, running_server
 
 from kali.forms import INT, REQUIRED, Entry, FileField, Formlet, Memo, SaveError
 from kali.http import HTTPError
 from kali.request import Request
 from kali.response import Response
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 
 
-def _browser_missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is missing (install tests/requirements.txt into .venv; never run `playwright install`)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A headless Chromium context with a fresh profile."""
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-    root = tmp_path_factory.mktemp("chromium")
-    env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_CACHE_HOME=str(root / "cache"))
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
-            timeout=30000)
-        context.set_default_timeout(15000)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium")) as context:
+        yield context
 
 
 class EditPerson(Formlet):

@@ -23,7 +23,7 @@ from kali.security import (
 )
 from kali.server import serve_http
 from kali.testing import Client
-from support import ROOT, parse_response, raw_request, running_server, stop_process, wait_for_url
+from support import ROOT, chromium, parse_response, raw_request, running_server, stop_process, wait_for_url
 
 calls: list[str] = []
 
@@ -633,7 +633,6 @@ def test_binding_beyond_loopback_without_allowed_hosts_exits_with_a_clear_error(
 
 # -- in a real browser ---------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
 # rebind.test and evil.test resolve to this machine, like a hostile name after DNS rebinding;
 # every other name fails, so nothing leaves the machine.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -644,32 +643,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A headless Chromium context with a fresh profile."""
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "playwright is missing (install tests/requirements.txt into .venv; never run `playwright install`)"
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-    root = tmp_path_factory.mktemp("chromium")
-    env: dict[str, str | float | bool] = {**os.environ, "XDG_CONFIG_HOME": str(root / "config"),
-                                          "XDG_CACHE_HOME": str(root / "cache")}
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(root / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env,
-            timeout=30000)
-        context.set_default_timeout(15000)
-        try:
-            yield context
-        finally:
-            context.close()
+    """A headless Chromium context with a fresh profile (and the two rebinding names above)."""
+    with chromium(tmp_path_factory.mktemp("chromium"), args=CHROMIUM_ARGS) as context:
+        yield context
 
 
 def notes_app(request: Any) -> Any:
