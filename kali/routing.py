@@ -669,12 +669,7 @@ class Router:
             if not methods:
                 raise RouteError(f"servlet {path!r}: {_describe(cls)} has no do_GET/do_POST/... method")
             plan = _CallPlan(cls, segments.count("*"), path, take_query=False)
-            node = self._node(segments)
-            if node.table is None:
-                node.table = _Table(path)
-            for method, attribute in sorted(methods.items()):
-                node.table.add(method, _MethodRoute(cls, plan, attribute), path)
-            self._published.append((path, ", ".join(sorted(methods)), _describe(cls)))
+            self._add_methods(segments, path, cls, plan, methods)
             return cls
         return publish
 
@@ -708,15 +703,19 @@ class Router:
             if not pages:
                 raise RouteError(f"service {folder!r}: {_describe(cls)} has no do_GET_<name> method")
             for name, by_method in sorted(pages.items()):
-                page = folder + name
-                node = self._node([*segments, name])
-                if node.table is None:
-                    node.table = _Table(page)
-                for method, attribute in sorted(by_method.items()):
-                    node.table.add(method, _MethodRoute(cls, plan, attribute), page)
-                self._published.append((page, ", ".join(sorted(by_method)), _describe(cls)))
+                self._add_methods([*segments, name], folder + name, cls, plan, by_method)
             return cls
         return publish
+
+    def _add_methods(self, segments: list[str], path: str, cls: type, plan: _CallPlan,
+                     by_method: dict[str, str]) -> None:
+        """Publish `cls`'s methods at one path: HTTP method -> name of the `do_*` attribute."""
+        node = self._node(segments)
+        if node.table is None:
+            node.table = _Table(path)
+        for method, attribute in sorted(by_method.items()):
+            node.table.add(method, _MethodRoute(cls, plan, attribute), path)
+        self._published.append((path, ", ".join(sorted(by_method)), _describe(cls)))
 
     def routes(self) -> list[tuple[str, str, str]]:
         """What is published: (path, methods, handler name) in registration order (for debugging)."""
