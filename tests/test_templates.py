@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass
 
 import pytest
+
+from kali.iolist import to_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,14 +27,8 @@ from kali.templates import (
 
 
 def flatten(iolist) -> str:
-    """The text an iolist stands for (str pieces, nested lists/tuples/generators, numbers, None)."""
-    if isinstance(iolist, str):
-        return iolist
-    if iolist is None:
-        return ""
-    if isinstance(iolist, (int, float)):
-        return str(iolist)
-    return "".join(flatten(piece) for piece in iolist)
+    """The text an iolist stands for, walked by the same code the server uses."""
+    return to_bytes(iolist).decode("utf-8")
 
 
 def render(text: str, **params) -> str:

@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from kali.iolist import to_bytes
+
 from kali.templates import Template, TemplateError, TemplateFolder, TemplateRuntimeError
 
 
 def flatten(iolist) -> str:
-    if isinstance(iolist, str):
-        return iolist
-    if iolist is None:
-        return ""
-    if isinstance(iolist, (int, float)):
-        return str(iolist)
-    return "".join(flatten(piece) for piece in iolist)
+    """The text an iolist stands for, walked by the same code the server uses."""
+    return to_bytes(iolist).decode("utf-8")
 
 
 def write(folder: Path, name: str, text: str) -> Path:
