@@ -10,10 +10,10 @@ import sqlite3
 from dataclasses import dataclass
 
 import pytest
-
-from kali.iolist import to_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from kali.iolist import to_bytes
 
 from kali import templates
 from kali.templates import (
