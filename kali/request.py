@@ -11,10 +11,17 @@ from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 from .http import Headers, HTTPError, RequestHead
 from .multipart import UploadedFile, parse_header_params, parse_multipart
 
-__all__ = ["Request", "FormBag", "MissingField"]
+__all__ = ["Request", "FormBag", "MissingField", "is_local_client"]
 
 V = TypeVar("V")
 T = TypeVar("T")
+
+
+def is_local_client(address: Any) -> bool:
+    """Whether a client address (as accept() gives it) is this machine: 127.0.0.0/8 or ::1."""
+    # Addresses from accept() are canonical, so string tests suffice on the per-request path.
+    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
+                                         or address.startswith("::ffff:127."))
 
 
 class MissingField(HTTPError, KeyError):

@@ -27,6 +27,7 @@ import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from urllib.parse import unquote
 
+from .request import is_local_client
 from .response import Handler, Response, run_handler
 
 __all__ = [
@@ -173,12 +174,6 @@ def is_loopback_address(address: str) -> bool:
     return ip.is_loopback
 
 
-def _is_local_client(address: Any) -> bool:
-    # Addresses from accept() are canonical, so string tests suffice on the per-request path.
-    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
-                                         or address.startswith("::ffff:127."))
-
-
 def _parse_allowed_host(entry: str) -> tuple[str, int | None]:
     """('name', port or None) for an allowed_hosts entry, or a ValueError naming it."""
     if not isinstance(entry, str) or not entry.strip():
@@ -240,7 +235,7 @@ class SecurityWrapper:
     def __call__(self, request: Any) -> Response:
         """Answer `request`: refused if it fails a check, else the handler's response, plus the headers."""
         response = run_handler(self._checked, request,
-                               debug=self.debug and _is_local_client(request.client[0]))
+                               debug=self.debug and is_local_client(request.client[0]))
         headers = response.headers
         for name, value in self.headers:
             if headers.setdefault(name, value) == "":

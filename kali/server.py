@@ -33,7 +33,7 @@ from . import __version__
 from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, RequestParser, status_line
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
-from .request import Request
+from .request import Request, is_local_client
 from .response import (FileBody, Handler, Pause, Response, Stream, http_date, internal_error, run_handler,
                        wire_fields)
 
@@ -577,8 +577,7 @@ class Server:
 
     def _debug_for(self, conn: _Conn) -> bool:
         # A traceback names files and code: show it only to a browser on this machine.
-        addr = conn.client[0]
-        return self.debug and (addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127."))
+        return self.debug and is_local_client(conn.client[0])
 
     def _fail(self, conn: _Conn, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""

@@ -40,7 +40,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 from .http import END, NEED_DATA, Headers, HTTPError, RequestHead, RequestParser
 from .iolist import iter_chunks
 from .multipart import SPOOL_SIZE
-from .request import Request
+from .request import Request, is_local_client
 from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
 
 __all__ = ["Client", "TestResponse"]
@@ -313,9 +313,7 @@ class Client:
 
     def _debug(self) -> bool:
         # Like the server: a traceback names files and code, so only a client on this machine sees it.
-        address = self.client_address[0]
-        return self.debug and (address.startswith("127.") or address == "::1"
-                               or address.startswith("::ffff:127."))
+        return self.debug and is_local_client(self.client_address[0])
 
     def _server_address(self) -> tuple[str, int]:
         host, sep, port = self.host.rpartition(":")

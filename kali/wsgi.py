@@ -55,7 +55,7 @@ from urllib.parse import quote
 from .http import STATUS_PHRASES, Headers, HTTPError
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
-from .request import Request
+from .request import Request, is_local_client
 from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
 
 __all__ = ["to_wsgi", "WSGIApp", "StartResponse", "WSGIEnvironment"]
@@ -123,7 +123,7 @@ class WSGIApp:
             response = Response.generic(exc.status, exc.message, headers=exc.headers)
             return self._send(environ, start_response, None, response)
         lock = self.lock
-        debug = self.debug and _is_local(request.client[0])
+        debug = self.debug and is_local_client(request.client[0])
         if lock is None:
             response = run_handler(self.handler, request, debug=debug)
             return self._send(environ, start_response, request, response)
@@ -141,7 +141,7 @@ class WSGIApp:
             if request is None:
                 raise
             logger.exception("could not send the response of %s %s", request.method, request.target)
-            response = internal_error(request, debug=self.debug and _is_local(request.client[0]))
+            response = internal_error(request, debug=self.debug and is_local_client(request.client[0]))
             headers, chunks = _prepare(response)
         code = response.code
         start_response(f"{code} {STATUS_PHRASES.get(code, 'Unknown')}", headers)
@@ -294,11 +294,6 @@ def _read_exactly(stream: Any, length: int) -> bytes:
         parts.append(block)
         left -= len(block)
     return b"".join(parts)
-
-
-def _is_local(address: Any) -> bool:
-    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
-                                         or address.startswith("::ffff:127."))
 
 
 # -- the response -----------------------------------------------------------------------
