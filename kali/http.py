@@ -218,19 +218,9 @@ class RequestParser:
         self.head: RequestHead | None = None
 
     @property
-    def in_head(self) -> bool:
-        """Whether the head is still incomplete (nothing but the head has been asked for)."""
-        return self._state == _HEAD
-
-    @property
     def buffered(self) -> int:
         """Bytes received but not yet turned into events."""
         return len(self._buf)
-
-    @property
-    def done(self) -> bool:
-        """Whether END has been returned."""
-        return self._state == _DONE
 
     def feed(self, data: bytes) -> None:
         """Add received bytes; after END they are ignored (one request per connection)."""

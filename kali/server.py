@@ -63,7 +63,7 @@ class _Conn:
     """The state of one client connection (one request, one response)."""
 
     __slots__ = (
-        "sock", "client", "state", "mask", "parser", "head", "body", "body_size", "got_data",
+        "sock", "client", "state", "mask", "parser", "head", "body", "got_data",
         "deadline", "queued", "out", "out_i", "out_off", "file", "file_offset", "file_left",
         "stream", "request", "response", "code", "sent", "started", "streamed_items", "linger",
         "file_fd", "deadline_kind",
@@ -77,7 +77,6 @@ class _Conn:
         self.parser: RequestParser | None = None
         self.head: RequestHead | None = None
         self.body: bytearray | IO[bytes] | None = None
-        self.body_size = 0
         self.got_data = False
         self.deadline: float | None = None
         self.queued: float | None = None
@@ -543,7 +542,6 @@ class Server:
             # the loop (an OSError escaping here used to end the server).
             logger.error("could not store the request body from %s: %s", conn.client[0], exc)
             raise ProtocolError(507, "The server has no room to store this request's body.") from None
-        conn.body_size += len(data)
 
     def _discard_input(self, conn: _Conn) -> None:
         try:
