@@ -29,7 +29,7 @@ import threading
 import time
 from typing import IO, Any, Callable, Iterable
 
-from . import __version__
+from ._version import __version__
 from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, RequestParser, status_line
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
