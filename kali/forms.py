@@ -62,14 +62,14 @@ import secrets
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .http import HTTPError
+from .errors import HTTPError
 from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
 from .multipart import UploadedFile
 from .response import FileBody, Response, Stream, to_response
-from .security import cross_site_reason
+from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 
 __all__ = [
     # lenses (defined in kali.lenses)
@@ -602,7 +602,7 @@ class Formlet:
         super().__init_subclass__(**kwargs)
         # The same opt-out mark as kali.security.allow_cross_site_requests, so a router or the
         # security wrapper that looks at the servlet class lets its cross-site requests through too.
-        cls.kali_allow_cross_site = not cls.csrf_protect  # type: ignore[attr-defined]
+        set_cross_site_mark(cls, not cls.csrf_protect)
 
     def __init__(self, elements: Mapping[str, Element]) -> None:
         for name, element in elements.items():
@@ -701,12 +701,7 @@ class Formlet:
         if self.csrf_protect:
             reason = cross_site_reason(request)
             if reason is not None:
-                logger.warning("refused cross-site %s %s: %s", request.method, request.target, reason)
-                return Response.generic(
-                    403, f"This form was not accepted because {reason}. Another web site may have "
-                         f"tried to submit it in your name, so nothing was saved. If you submitted it "
-                         f"yourself, go back to the app, reload the form and submit it again "
-                         f"(copy what you typed first).")
+                return cross_site_refusal(request, reason)
         raws = {name: element.read(request, name) for name, element in self.elements.items()}
         if self.csrf_protect:
             token = request.POST.get(CSRF_FIELD)

@@ -12,23 +12,13 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator, Union
 
+# HTTPError is an application error (kali.errors); it is importable from here as it always was.
+from .errors import HTTPError as HTTPError
+
 __all__ = [
-    "HTTPError", "ProtocolError", "Headers", "RequestHead", "RequestParser",
-    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "response_head",
+    "ProtocolError", "Headers", "RequestHead", "RequestParser",
+    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line",
 ]
-
-
-class HTTPError(Exception):
-    """An error that becomes an HTTP error response with `status` and a plain `message`."""
-
-    def __init__(self, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-        self.headers = list(headers)
-
-    def __str__(self) -> str:
-        return f"{self.status} {STATUS_PHRASES.get(self.status, '')}: {self.message}".rstrip(": ")
 
 
 class ProtocolError(HTTPError):
@@ -184,10 +174,8 @@ Event = Union[RequestHead, bytes, _Marker]
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Field values: visible ASCII, obs-text, SP and HTAB; no NUL, CR, LF or other controls.
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
-# A request target must be visible ASCII only (obs-text is not allowed there).
-_BAD_TARGET = re.compile(rb"[^\x21-\x7e]")
-# The same rules on text (the head is decoded once, as Latin-1, then checked as str).
+# The same rules on text (the head is decoded once, as Latin-1, then checked as str); a
+# request target must be visible ASCII only (obs-text is not allowed there).
 _TOKEN_S = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _VERSION_S = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
 _BAD_TARGET_S = re.compile(r"[^\x21-\x7e]")
@@ -517,17 +505,3 @@ def status_line(status: int) -> bytes:
         line = f"HTTP/1.0 {status} {STATUS_PHRASES.get(status, 'Unknown')}\r\n".encode("ascii")
         _status_lines[status] = line
     return line
-
-
-def response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-    """Serialise a status line and header fields; refuses values that would split the head."""
-    parts = []
-    for name, value in headers:
-        if "\n" in value or "\r" in value or "\0" in value:
-            raise ValueError(f"header {name!r} contains a line break or NUL: {value!r}")
-        parts.append(f"{name}: {value}\r\n")
-    parts.append("\r\n")
-    try:
-        return status_line(status) + "".join(parts).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError("header values must be Latin-1; encode other text (e.g. RFC 8187)") from None

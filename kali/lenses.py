@@ -41,6 +41,7 @@ __all__ = [
     "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens", "TimeLens",
     "BoolLens", "EnumLens", "ChoiceLens", "Nullable", "Test", "nullable",
     "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "TIME", "BOOL", "REQUIRED_MESSAGE",
+    "TRUE_WORDS", "FALSE_WORDS", "parse_bool",
 ]
 
 #: The message for blank text where a value is needed.
@@ -351,8 +352,20 @@ class TimeLens(_IsoLens):
         return _text(native)
 
 
-_TRUE = frozenset({"on", "true", "1", "yes", "y", "checked"})
-_FALSE = frozenset({"", "off", "false", "0", "no", "n"})
+#: The one truth table of kali (lower-case): a checkbox (BOOL) and a `bool` route parameter
+#: read these words the same way.  'on' is what a checkbox without a value sends.
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on", "checked"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "off"})
+
+
+def parse_bool(text: str) -> bool:
+    """True or False for a word of the truth table (any case); ValueError for any other text."""
+    lowered = text.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is neither true nor false")
 
 
 class BoolLens(Lens):
@@ -365,17 +378,18 @@ class BoolLens(Lens):
     def to_text(self, native: Any) -> str:
         """'on' for a true value, '' for a false one (SQLite's 0/1 work too)."""
         if isinstance(native, str):
-            native = native.strip().lower() in _TRUE
+            native = native.strip().lower() in TRUE_WORDS
         return "on" if native else ""
 
     def to_native(self, text: Any) -> bool:
         """True or False; ValidationError for text meaning neither."""
-        value = text.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise ValidationError("Enter yes or no.")
+        value = text.strip()
+        if not value:
+            return False        # an unchecked checkbox sends nothing; a blank one means the same
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise ValidationError("Enter yes or no.") from None
 
 
 def _pairs(values: Iterable[Any] | Mapping[Any, str]) -> list[tuple[Any, str]]:

@@ -11,7 +11,8 @@ import sys
 import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
 
-from .http import STATUS_PHRASES, Headers, HTTPError
+from .errors import HTTPError
+from .http import STATUS_PHRASES, Headers
 from .iolist import IOList, to_chunks
 
 __all__ = [
