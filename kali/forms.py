@@ -68,6 +68,7 @@ from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
 from .multipart import UploadedFile
+from .request import Request
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 
@@ -185,7 +186,7 @@ class Element:
         """The raw text showing a native value (through the lens)."""
         return self.lens.to_text(native)
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The raw text the browser sent for this field ('' or [] when absent)."""
         if self.multiple:
             return request.POST.get_list(name)
@@ -281,7 +282,7 @@ class Memo(Element):
 
     _reserved = ("name", "value")
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The text sent, with the browser's CRLF line ends turned into \\n."""
         return request.POST.get(name, "").replace("\r\n", "\n")
 
@@ -391,7 +392,7 @@ class Checkbox(Element):
     default_lens = BOOL
     _reserved = ("name", "value", "type", "checked")
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """'on' when the box was checked (whatever its value), '' when not."""
         return "on" if name in request.POST else ""
 
@@ -435,7 +436,7 @@ class FileField(Element):
         """A stored file name (text) to mention next to the field; files cannot be pre-filled."""
         return native if isinstance(native, str) else None
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The uploaded files for this field (a list, empty when none was chosen)."""
         files = request.files.get_list(name)
         if not files and request.content_type != "multipart/form-data" and request.POST.get(name):
@@ -535,7 +536,7 @@ def _tag_attrs(text: str) -> dict[str, str]:
     return attrs
 
 
-def add_csrf_tokens(page: str, request: Any) -> str:
+def add_csrf_tokens(page: str, request: Request) -> str:
     """`page` with a CSRF hidden input added to each <form method=post> aimed at this server."""
     def add(m: re.Match[str]) -> str:
         if m.group(1) is None:
@@ -615,11 +616,12 @@ class Formlet:
                 raise TypeError(f"{type(self).__name__}: field {name!r} must be a form element such as "
                                 f"Entry, not {element!r}{hint}")
         self.elements: dict[str, Element] = dict(elements)
-        self.request: Any = None
+        #: The request being answered, while do_GET/do_POST run.
+        self.request: Request | None = None
 
     # -- what subclasses write
 
-    def get_native(self, request: Any) -> Any:
+    def get_native(self, request: Request) -> Any:
         """The record the form shows on GET: a dict, an sqlite3.Row, an object, or None for a new one.
 
         Raise HTTPError(404, ...) for a record that does not exist.
@@ -630,7 +632,7 @@ class Formlet:
         """Rules involving several fields, run when every field converted: {field or '_form': message}."""
         return None
 
-    def save(self, native: dict[str, Any], request: Any) -> Any:
+    def save(self, native: dict[str, Any], request: Request) -> Any:
         """Store the converted values; return a response (usually a redirect). None redirects back here.
 
         Raise SaveError for a problem the user can fix (e.g. a UNIQUE constraint).
@@ -681,7 +683,7 @@ class Formlet:
 
     # -- the HTTP methods
 
-    def do_GET(self, request: Any) -> Any:
+    def do_GET(self, request: Request) -> Any:
         """Show the record returned by `get_native`."""
         self.request = request
         record = self.get_native(request)
@@ -695,7 +697,7 @@ class Formlet:
                 for name, element in self.elements.items()}
         return self.show(request, raws, {}, code=200)
 
-    def do_POST(self, request: Any) -> Any:
+    def do_POST(self, request: Request) -> Any:
         """Check the request's origin and token, convert every field, then save or show the form again."""
         self.request = request
         if self.csrf_protect:
@@ -737,7 +739,7 @@ class Formlet:
             return Response.redirect(request.target)
         return result
 
-    def handle(self, request: Any) -> Any:
+    def handle(self, request: Request) -> Any:
         """Dispatch on the method (GET/HEAD shows, POST submits; others get 405): a Formlet as a plain handler."""
         if request.method in ("GET", "HEAD"):
             return self.do_GET(request)
@@ -748,7 +750,7 @@ class Formlet:
 
     __call__ = handle
 
-    def show(self, request: Any, raws: Mapping[str, Raw], errors: dict[str, str], *, code: int) -> Any:
+    def show(self, request: Request, raws: Mapping[str, Raw], errors: dict[str, str], *, code: int) -> Any:
         """Render every field with its raw text and error, call `display`, add CSRF tokens to its forms."""
         fields = {name: element.render(name, raws.get(name, ""), errors.get(name))
                   for name, element in self.elements.items()}

@@ -14,6 +14,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
 from .errors import HTTPError
 from .http import STATUS_PHRASES, Headers
 from .iolist import IOList, to_chunks
+from .request import Request
 
 __all__ = [
     "Response", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
@@ -23,8 +24,8 @@ __all__ = [
 logger = logging.getLogger("kali")
 
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
-#: A handler is any callable taking a Request and returning a Response or content.
-Handler = Callable[[Any], Any]
+#: A handler is any callable taking a Request and returning a Response or content (see `to_response`).
+Handler = Callable[[Request], Any]
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -308,8 +309,9 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
 
     Content-Length is the real length of an iolist or file body (any value the app
     set is replaced) and absent for streams, 1xx, 204 and 304. A value that would
-    split the head (CR, LF) or cannot go on the wire as Latin-1 raises ValueError:
-    the server, the test client and the WSGI adapter all refuse the same responses.
+    split the head (CR, LF), holds a NUL (RFC 9110 5.5) or cannot go on the wire as
+    Latin-1 raises ValueError: this is the one check of response headers, so the
+    server, the test client and the WSGI adapter all refuse the same responses.
     """
     content = response.content
     length: int | None
@@ -323,8 +325,8 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
         length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
     fields: list[tuple[str, str]] = []
     for name, value in response.headers._items:
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"response header {name!r} contains a line break: {value!r}")
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ValueError(f"response header {name!r} contains a line break or NUL: {value!r}")
         if not value.isascii():
             try:
                 value.encode("latin-1")
@@ -359,7 +361,7 @@ def to_response(result: Any) -> Response:
     return Response(result)
 
 
-def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Response:
+def run_handler(handler: Handler, request: Request, *, debug: bool = True) -> Response:
     """Call `handler`, turning HTTPError into its page and any other exception into a 500."""
     try:
         return to_response(handler(request))
@@ -369,7 +371,7 @@ def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Respon
         return internal_error(request, debug=debug)
 
 
-def internal_error(request: Any, *, debug: bool = True) -> Response:
+def internal_error(request: Request, *, debug: bool = True) -> Response:
     """The 500 page for the exception being handled; logs the traceback."""
     logger.exception("error while handling %s %s", request.method, request.target)
     detail = None
