@@ -61,6 +61,10 @@ class ConnState(enum.Enum):
     LINGER = "linger"           # the reply is sent; draining what the client still sends, then closing
     CLOSED = "closed"
 
+    # Members are singletons compared by identity: hash them by identity too, in C (Enum's
+    # own __hash__ is Python code, and `move` looks states up twice per move).
+    __hash__ = object.__hash__
+
 
 class Deadline(enum.Enum):
     """What a connection's deadline is waiting for (see the module docstring for what each one does)."""
@@ -294,6 +298,7 @@ class Connection:
         assert reader is not None
         server = self.server
         request = reader.request(self.client, server.address, server.scheme)
+        self.reader = None          # the body now belongs to the request
         self.request = request
         debug = shows_tracebacks(server.debug, self.client[0])
         self._respond(run_handler(server.handler, request, debug=debug), request)
