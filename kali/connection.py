@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import enum
 import logging
+import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -92,8 +93,8 @@ MOVES: dict[ConnState, frozenset[ConnState]] = {
     CLOSED: frozenset(),
 }
 
-_EV_READ = 1        # selectors.EVENT_READ
-_EV_WRITE = 2       # selectors.EVENT_WRITE
+_EV_READ = selectors.EVENT_READ
+_EV_WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536
 _BIG_RECV = 262144
 _READS_PER_TURN = 16        # recv() calls for one connection before the loop serves the others
@@ -144,16 +145,13 @@ class Connection:
     # -- waiting -------------------------------------------------------------------
 
     def _watch(self, mask: int) -> None:
-        """Register with the loop's selector for `mask` events (0: unregister)."""
+        """Have the loop's selector report `mask` events of this socket (`close` unregisters it)."""
         if self.mask == mask:
             return
-        selector = self.server._selector
         if self.mask == 0:
-            selector.register(self.sock, mask, self)
-        elif mask == 0:
-            selector.unregister(self.sock)
+            self.server._selector.register(self.sock, mask, self)
         else:
-            selector.modify(self.sock, mask, self)
+            self.server._selector.modify(self.sock, mask, self)
         self.mask = mask
 
     def wait_for(self, kind: Deadline, seconds: float) -> None:

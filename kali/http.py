@@ -1,4 +1,4 @@
-"""Sans-IO HTTP/1.x: parse request bytes into events, serialise response heads.
+"""Sans-IO HTTP/1.x: parse request bytes into events; the status line of a response.
 
 Nothing here touches a socket or a clock.  Feed bytes with
 `RequestParser.feed`, then call `RequestParser.next_event` until it returns

@@ -50,6 +50,7 @@ __all__ = ["Server", "serve_http"]
 logger = logging.getLogger("kali")
 
 _EV_READ = selectors.EVENT_READ
+_EV_WRITE = selectors.EVENT_WRITE
 _ACCEPTS_PER_TURN = 64      # accept() calls per readiness event before the loop serves the others
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -188,7 +189,7 @@ class Server:
                         try:
                             if mask & _EV_READ:
                                 data.on_readable()
-                            if mask & selectors.EVENT_WRITE:
+                            if mask & _EV_WRITE:
                                 data.on_writable()
                         except Exception:
                             self._abandon(data)

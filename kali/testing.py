@@ -377,7 +377,7 @@ def _path_matches(request_path: str, cookie_path: str) -> bool:
     return False
 
 
-def _pairs(fields: Fields) -> list[tuple[str, Any]]:
+def _field_pairs(fields: Fields) -> list[tuple[str, Any]]:
     """(name, value) pairs, a list or tuple value standing for a repeated field."""
     items = fields.items() if isinstance(fields, Mapping) else fields
     out: list[tuple[str, Any]] = []
@@ -394,7 +394,7 @@ def _target(url: str, query: Fields | None) -> str:
     # Quote what a browser would quote (spaces, non-ASCII as UTF-8), leave the rest as written.
     url = quote(url, safe="/?&=%:@!$'()*+,;[]~-._")
     if query:
-        pairs = [(name, _field_text(value)) for name, value in _pairs(query)]
+        pairs = [(name, _field_text(value)) for name, value in _field_pairs(query)]
         url += ("&" if "?" in url else "?") + urlencode(pairs, encoding="utf-8")
     return url
 
@@ -418,7 +418,7 @@ def _encode_body(data: Fields | None, files: Fields | None, json: Any,
         boundary = "----kaliFormBoundary" + uuid.uuid4().hex
         return _multipart(data or {}, files, boundary), f"multipart/form-data; boundary={boundary}"
     if data is not None:
-        pairs = [(name, _field_text(value)) for name, value in _pairs(data)]
+        pairs = [(name, _field_text(value)) for name, value in _field_pairs(data)]
         return urlencode(pairs, encoding="utf-8").encode("ascii"), "application/x-www-form-urlencoded"
     if body is not None:
         if not isinstance(body, (bytes, bytearray)):
@@ -429,7 +429,7 @@ def _encode_body(data: Fields | None, files: Fields | None, json: Any,
 
 def _multipart(data: Fields, files: Fields, boundary: str) -> bytes:
     parts: list[bytes] = []
-    for name, value in _pairs(data):
+    for name, value in _field_pairs(data):
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_q(name)}"\r\n\r\n'.encode("utf-8"))
         parts.append(_field_text(value).encode("utf-8") + b"\r\n")
     file_items = files.items() if isinstance(files, Mapping) else files

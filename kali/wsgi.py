@@ -66,7 +66,7 @@ __all__ = ["to_wsgi", "WSGIApp", "StartResponse", "WSGIEnvironment"]
 #: The WSGI environ dictionary (PEP 3333).
 WSGIEnvironment = dict[str, Any]
 
-_BLOCK = 1 << 16
+_WSGI_BLOCK = 1 << 16
 # Characters a browser leaves as they are in a path (PATH_INFO arrives decoded and is re-encoded).
 _PATH_SAFE = "/-._~!$&'()*+,;=:@"
 # Longest single sleep while a stream pauses: between naps the adapter asks the server
@@ -217,7 +217,7 @@ def _read_body(environ: WSGIEnvironment, max_body_size: int | None) -> bytes | I
         seen = 0
         while left is None or left > 0:
             # A body that fits in memory is asked for whole: most servers hand it over in one read.
-            want = left if left is not None and left <= BODY_MEMORY_LIMIT else _BLOCK
+            want = left if left is not None and left <= BODY_MEMORY_LIMIT else _WSGI_BLOCK
             block = stream.read(want if left is None else min(want, left))
             if not block:
                 break
@@ -270,11 +270,11 @@ class _StreamBody:
         lock = self._lock
         while True:
             if lock is None:
-                item = next(iterator, _DONE)
+                item = next(iterator, _EXHAUSTED)
             else:
                 with lock:
-                    item = next(iterator, _DONE)
-            if item is _DONE:
+                    item = next(iterator, _EXHAUSTED)
+            if item is _EXHAUSTED:
                 return
             if type(item) is Pause:
                 if not self._sleep(item.seconds):
@@ -312,7 +312,7 @@ class _StreamBody:
                 self._request = None
 
 
-_DONE = object()
+_EXHAUSTED = object()
 
 
 class _FileForWrapper:
@@ -357,7 +357,7 @@ def _file_body(f: IO[bytes], content: FileBody, request: Request | None, file_wr
     if file_wrapper is not None and to_end:
         # file_wrapper sends from the current position to the end of the file (some servers
         # stop at Content-Length, not all), so it is used only for bodies that end there.
-        wrapped: Iterable[bytes] = file_wrapper(_FileForWrapper(f, request), _BLOCK)
+        wrapped: Iterable[bytes] = file_wrapper(_FileForWrapper(f, request), _WSGI_BLOCK)
         return wrapped
     return _FileBlocks(f, content.offset, content.length, request)
 
@@ -376,7 +376,7 @@ class _FileBlocks:
         f.seek(self._offset)
         left = self._length
         while left > 0:
-            block = f.read(min(_BLOCK, left))
+            block = f.read(min(_WSGI_BLOCK, left))
             if not block:
                 raise OSError(f"the file ended {left} bytes early (it shrank while it was being sent)")
             left -= len(block)
