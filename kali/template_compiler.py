@@ -504,7 +504,7 @@ def _pairs(tokens: list[Token], extending: bool, in_fill: bool,
             stack.pop()
         kind, opener, part = stack[-1]
         if not isinstance(token, Directive):
-            if kind == "extending" and token.text.strip():
+            if kind == "extending" and (isinstance(token, Value) or token.text.strip()):
                 return None
             continue
         word = token.words[0] if token.words else ""
@@ -721,7 +721,7 @@ class CompiledTemplate:
                 return ""
             try:
                 if part.isdigit():
-                    subject = subject[int(part)]  # type: ignore[index]
+                    subject = subject[int(part)]
                 elif type(subject) is dict:
                     subject = subject[part]
                 else:
