@@ -466,7 +466,8 @@ def _unclosed(tokens: list[Token], extending: bool, in_fill: bool, innermost: Di
     indentation) wins, then an ``if`` or ``for`` over a ``slot``, then the innermost.
     """
     as_parsed = _pairs(tokens, extending, in_fill, None)
-    assert as_parsed is not None, "the parser accepted this nesting"
+    if as_parsed is None:  # not expected (the parser accepted this nesting): the parser's own answer
+        return innermost.loc.error(f"unclosed '{innermost.words[0]}': add <!--{{end}}-->")
     candidates = [(as_parsed, innermost)]
     for opener, end in as_parsed:
         if opener.loc.offset > innermost.loc.offset:

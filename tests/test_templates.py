@@ -964,3 +964,22 @@ def test_url_formatter_leaves_unreserved_characters_and_renders_none_as_nothing(
     assert render("{v:url}|{.v:url}", v=None) == "|"
     assert render("{v:url}", v=12.5) == "12.5"
     assert render("{v:url}", v=b"\xff ") == "%FF%20"
+
+
+_PIECES = ["<!--{for x in y}-->", "<!--{if x}-->", "<!--{slot s}-->", "<!--{slot t}-->", "<!--{end}-->",
+           "<!--{each}-->", "<!--{after}-->", "<!--{otherwise}-->", "<!--{super}-->", "text", "{x}", "\n", "  "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14), st.booleans())
+def test_any_nesting_loads_or_is_a_template_error_at_one_of_its_sections(pieces, extending):
+    base = Template("<!--{slot s}--><!--{end}--><!--{slot t}--><!--{end}-->", name="base.tpl")
+    text = ("<!--{extends base}-->\n" if extending else "") + "".join(pieces)
+    try:
+        Template(text, name="t.tpl", templates={"base": base})
+    except TemplateError as error:
+        assert error.line is not None and error.col is not None
+        if error.message.startswith("unclosed '"):
+            # It points at an opener of the kind it names.
+            kind = error.message.split("'")[1]
+            assert error.source_line[error.col - 1:].startswith(f"<!--{{{kind} ")
