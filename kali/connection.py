@@ -388,8 +388,8 @@ class Connection:
         except OSError:
             pass
         outgoing = self.outgoing
-        if outgoing is not None:
-            outgoing.close()
+        if outgoing is not None and (outgoing.file is not None or outgoing.stream is not None):
+            outgoing.close()        # a reply cut short: its file or stream is still open
         if self.reader is not None:
             self.reader.discard()
         request = self.request

@@ -736,7 +736,8 @@ class Router:
         match = self._match(request)
         route = match.route
         if route is not None:
-            match.enter(request)
+            if match.wild or match.consumed >= 0:
+                match.enter(request)
             return route(request, match.wild)
         kind = match.kind
         if kind is _NOT_A_PATH:
