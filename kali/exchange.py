@@ -55,9 +55,8 @@ def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterabl
       `allow_cross_site` and `private_token`; an app that wrapped itself in
       `secure()` keeps its own wrapper (a second one would refuse the hosts the
       first allows), and options given here as well are an error;
-    - kali's own wrappers, between the security wrapper and the app, so the
-      Host check applies to them too: this is where the answers under the
-      reserved prefix `/_kali/` (`kali.reserved`) belong.  There are none yet;
+    - kali's own wrappers (`_with_kali_wrappers`), between the security wrapper
+      and the app, so the Host check applies to them too;
     - the app.
 
     `caller` names the function the options were given to, for the error messages.
@@ -72,14 +71,27 @@ def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterabl
         if given:
             raise ValueError(f"{' and '.join(given)} are checks of the security wrapper: they need "
                              f"secure=True in {caller}")
-        return app
+        return _with_kali_wrappers(app)
     if isinstance(app, SecurityWrapper):
         if given:
             raise ValueError(f"the handler is already wrapped by kali.security.secure(): pass "
                              f"{' and '.join(given)} either to secure() or to {caller}, not both")
+        # The app secured itself: a wrapper of kali's own would go inside that wrapper, around
+        # app.handler, rebuilt with the app's settings (none needs to while there are none).
         return app
-    return secure_wrapper(app, allowed_hosts=allowed_hosts, allow_cross_site=allow_cross_site,
+    return secure_wrapper(_with_kali_wrappers(app), allowed_hosts=allowed_hosts, allow_cross_site=allow_cross_site,
                   private_token=private_token, debug=debug)
+
+
+def _with_kali_wrappers(app: Handler) -> Handler:
+    """`app` inside kali's own wrappers: the layer between the security wrapper and the app.
+
+    There are none yet.  This is where the answers under the reserved prefix
+    `/_kali/` (`kali.reserved`: kali's assets, its live channels) belong, so
+    that the server, the test client and the WSGI adapter all have them and the
+    Host check runs before them.  Each is a plain `handler -> handler`.
+    """
+    return app
 
 
 def shows_tracebacks(debug: bool, client_address: str) -> bool:
