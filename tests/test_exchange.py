@@ -413,3 +413,32 @@ def test_mypy_checks_what_a_handler_receives(tmp_path: Path) -> None:
     assert '"Request" has no attribute "no_such_attribute"' in done.stdout, done.stdout
     assert 'Argument 2 to "delegate" of "Router" has incompatible type' in done.stdout, done.stdout
     assert done.stdout.count("error:") == 2, done.stdout
+
+
+def test_serve_http_refuses_security_options_with_secure_false() -> None:
+    from kali import serve_http
+    # Refused before anything is bound or started: the options would silently do nothing.
+    with pytest.raises(ValueError, match="allowed_hosts= are checks of the security wrapper"):
+        serve_http(lambda request: "ok", port=0, start=None, secure=False, allowed_hosts=["mybox.local"])
+
+
+@pytest.mark.parametrize("raw_uri, expected", [
+    ("http://127.0.0.1:8080/where?x=1", 200), ("HTTPS://Example.org/where", 200),
+    ("ftp://127.0.0.1/where", 400), ("*", 400), ("where", 400),
+])
+def test_wsgi_reads_a_target_by_the_parser_rule(raw_uri: str, expected: int) -> None:
+    app = to_wsgi(lambda request: request.path, secure=False)
+    env = environ_for(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", 8080)
+    env["RAW_URI"] = raw_uri
+    got: list[str] = []
+    body = b"".join(app(env, lambda status, headers, exc_info=None: got.append(status)))
+    assert int(got[0].split()[0]) == expected
+    if expected == 200:
+        assert body == b"/where"
+    parser = RequestReader()
+    try:
+        parser.feed(f"GET {raw_uri} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n".encode())
+        parsed = 200
+    except ProtocolError as exc:
+        parsed = exc.status
+    assert parsed == expected, "the server's parser reads the same target the same way"
