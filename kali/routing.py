@@ -712,14 +712,14 @@ class Router:
 
     # -- answering ----------------------------------------------------------------
 
-    def _match(self, request: Request) -> _Match:
+    def _match(self, request: Request) -> _Found | _Miss:
         """Where the request's path leads in this router: the one lookup behind both answering
         (`__call__`) and the cross-site question (`allows_cross_site`), so they cannot disagree."""
         raw = request.raw_path
         if raw[:1] != "/":
-            return _Match(_NOT_A_PATH)
+            return _Miss(_NOT_A_PATH)
         if _needs_normalising(raw):
-            return _Match(_NOT_NORMAL)
+            return _Miss(_NOT_NORMAL)
         segments = request.__dict__.get("rest_segments")
         if segments is None:
             # At the top: without '%' the decoded segments are the raw ones (skips a decode per segment).
@@ -728,17 +728,18 @@ class Router:
         refused: list[_Table] = []
         found = _find(self._root, segments, 0, len(segments), wild, request.method, refused)
         if found is None:
-            return _Match(_NO_ROUTE, segments=segments, refused=refused[0] if refused else None)
-        return _Match(_FOUND, found[0], wild, segments, found[1])
+            return _Miss(_NO_ROUTE, segments, refused[0] if refused else None)
+        # A plain tuple: this runs for every request.
+        return found[0], wild, segments, found[1]
 
     def __call__(self, request: Request) -> Response:
         """Find what is published at the request's path and let it answer."""
         match = self._match(request)
-        route = match.route
-        if route is not None:
-            if match.wild or match.consumed >= 0:
-                match.enter(request)
-            return route(request, match.wild)
+        if not isinstance(match, _Miss):
+            route, wild, segments, consumed = match
+            if wild or consumed >= 0:
+                _enter(request, wild, segments, consumed)
+            return route(request, wild)
         kind = match.kind
         if kind is _NOT_A_PATH:
             if request.raw_path == "*" and request.method == "OPTIONS":
@@ -760,7 +761,9 @@ class Router:
         Formlet with `csrf_protect = False`) may then receive requests from other sites.
         """
         match = self._match(request)
-        route = match.route
+        if isinstance(match, _Miss):
+            return False
+        route, wild, segments, consumed = match
         if isinstance(route, _HandlerRoute):
             target: Any = route.handler
         elif isinstance(route, _FunctionRoute):
@@ -773,12 +776,12 @@ class Router:
             return False
         if has_cross_site_mark(target):
             return True
-        if match.consumed >= 0:
+        if consumed >= 0:
             # A folder handler may itself be a router (or wrap one): ask it about the rest.
             probe = find_cross_site_probe(target)
             if probe is not None:
                 inner = copy.copy(request)
-                match.enter(inner)
+                _enter(inner, wild, segments, consumed)
                 return probe(inner) is True
         return False
 
@@ -795,39 +798,36 @@ class Router:
         return _not_found(request)
 
 
-# What a path led to (`_Match.kind`).
-_FOUND, _NO_ROUTE, _NOT_A_PATH, _NOT_NORMAL = "found", "no route", "not a path", "not normal"
+#: A route lookup that found what answers: (the route, the texts its `*` wildcards matched,
+#: the path segments looked up below the router's mount, how many of them a folder handler
+#: consumed or -1 for an exact route).
+_Found = tuple["_Route", list[str], list[str], int]
+
+# Why a lookup found nothing (`_Miss.kind`).
+_NO_ROUTE, _NOT_A_PATH, _NOT_NORMAL = "no route", "not a path", "not normal"
 
 
-class _Match:
-    """The result of one route lookup: the route and how it was reached, or why there is none."""
+class _Miss:
+    """A route lookup that found nothing to call, and why."""
 
-    __slots__ = ("kind", "route", "wild", "segments", "consumed", "refused")
+    __slots__ = ("kind", "segments", "refused")
 
-    def __init__(self, kind: str, route: _Route | None = None, wild: list[str] | None = None,
-                 segments: list[str] | None = None, consumed: int = -1, refused: _Table | None = None) -> None:
+    def __init__(self, kind: str, segments: list[str] | None = None, refused: _Table | None = None) -> None:
         self.kind = kind
-        #: What answers (None unless kind is _FOUND).
-        self.route = route
-        #: The texts the `*` wildcards matched.
-        self.wild: list[str] = wild if wild is not None else []
-        #: The path segments that were looked up (below the router's mount).
+        #: The path segments that were looked up (for _NO_ROUTE).
         self.segments: list[str] = segments if segments is not None else []
-        #: For a folder handler, how many segments the folder consumed; -1 for an exact route.
-        self.consumed = consumed
         #: The routes at an exact path that exists, but not for this method (a 405).
         self.refused = refused
 
-    def enter(self, request: Request) -> None:
-        """Record on the request what the route consumed: wildcards, and a folder's mount and rest."""
-        if self.wild:
-            request.wildcards = request.wildcards + tuple(self.wild)
-        consumed = self.consumed
-        if consumed >= 0:
-            # A folder handler: it sees the folder as its mount and only the rest of the path.
-            segments = self.segments
-            request.mount = request.mount + "".join("/" + quote(s, safe=_MOUNT_SAFE) for s in segments[:consumed])
-            request.rest_segments = segments[consumed:]
+
+def _enter(request: Request, wild: list[str], segments: list[str], consumed: int) -> None:
+    """Record on the request what a found route consumed: wildcards, and a folder's mount and rest."""
+    if wild:
+        request.wildcards = request.wildcards + tuple(wild)
+    if consumed >= 0:
+        # A folder handler: it sees the folder as its mount and only the rest of the path.
+        request.mount = request.mount + "".join("/" + quote(s, safe=_MOUNT_SAFE) for s in segments[:consumed])
+        request.rest_segments = segments[consumed:]
 
 
 def _find(node: _Node, segments: list[str], i: int, n: int, wild: list[str], method: str,
