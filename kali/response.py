@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Union
 
-from .http import STATUS_PHRASES, Headers, HTTPError
+from .http import STATUS_PHRASES, Headers, HTTPError, redact_target
 from .iolist import IOList, to_chunks
 
 __all__ = [
@@ -370,7 +370,8 @@ def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Respon
 
 def internal_error(request: Any, *, debug: bool = True) -> Response:
     """The 500 page for the exception being handled; logs the traceback."""
-    logger.exception("error while handling %s %s", request.method, request.target)
+    target = redact_target(request.target)
+    logger.exception("error while handling %s %s", request.method, target)
     detail = None
     if debug:
         # The error itself first (for a template mistake: file:line:col and a caret), then
@@ -378,7 +379,7 @@ def internal_error(request: Any, *, debug: bool = True) -> Response:
         error = sys.exc_info()[1]
         summary = "".join(traceback.format_exception_only(type(error), error)) if error else ""
         detail = summary + "\n" + traceback.format_exc()
-    message = f"The handler for {request.method} {request.target} raised an exception."
+    message = f"The handler for {request.method} {target} raised an exception."
     if not debug:
         message = "The server could not complete this request; the details are in its log."
     return Response.generic(500, message, detail=detail)

@@ -114,9 +114,14 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert body == b"hello world"
 
 
-def test_chunked_with_bare_lf() -> None:
-    raw = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"
-    assert parse_all(raw)[1] == b"abc"
+def test_bare_lf_is_tolerated_in_the_head_but_not_in_chunk_framing() -> None:
+    # RFC 9112 2.2 allows a bare LF to end the start line and fields; 7.1 requires CRLF in chunks.
+    head = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n"
+    assert parse_all(head + b"3\r\nabc\r\n0\r\n\r\n")[1] == b"abc"
+    assert status_of(head + b"3\nabc\r\n0\r\n\r\n") == 400        # size line
+    assert status_of(head + b"3\r\nabc\n0\r\n\r\n") == 400        # after the data
+    assert status_of(head + b"3\r\nabc\r\n0\r\nX: y\n\r\n") == 400  # a trailer line
+    assert status_of(head + b"3\r\nabc\r\n0\r\n\n") == 400        # the end of the trailers
 
 
 def test_identical_repeated_content_length_is_accepted() -> None:
