@@ -118,13 +118,16 @@ def parse_multipart(fp: IO[bytes], boundary: str, *, max_field_size: int = 1 << 
     reader = _Reader(fp)
     opening = b"--" + boundary.encode("latin-1")
     delimiter = b"\r\n" + opening
-    reader.skip_preamble(opening)
+    had_preamble = reader.skip_preamble(opening)
     fields: list[tuple[str, str]] = []
     files: list[tuple[str, UploadedFile]] = []
     while True:
         after = reader.read_exact(2)
         if after == b"--":
-            # The close delimiter (first of all for an empty form: Chromium sends just that).
+            if had_preamble and not fields and not files:
+                # RFC 2046 wants at least one part; only a bare close delimiter is let through.
+                raise HTTPError(400, "The multipart body has no part after its preamble.")
+            # The close delimiter; first of all, it is an empty form (what Chromium sends for one).
             reader.check_epilogue(opening)
             return fields, files
         if after != b"\r\n":
@@ -179,12 +182,13 @@ class _Reader:
         self.buf += block
         return True
 
-    def skip_preamble(self, opening: bytes) -> None:
+    def skip_preamble(self, opening: bytes) -> bool:
         """Consume everything up to and including the first boundary (RFC 2046 5.1.1).
 
-        It must open the body or follow a preamble line; a preamble holding a line
-        that starts with '--' is a part under another boundary, which is refused
-        rather than silently dropped.
+        It must open the body or follow a preamble line. A preamble holding the
+        boundary, or a line that starts with '--', hides a part (under a mangled or
+        another boundary): the body is refused rather than that part silently dropped.
+        Returns whether there was a preamble.
         """
         limit = _PREAMBLE_LIMIT + 2 + len(opening)
         while len(self.buf) < limit and self._fill():
@@ -192,15 +196,16 @@ class _Reader:
         buf = self.buf
         if buf.startswith(opening):
             del buf[:len(opening)]
-            return
+            return False
         i = buf.find(b"\r\n" + opening, 0, limit)
         if i < 0:
             raise HTTPError(400, "The multipart body does not start with the boundary its Content-Type declares.")
         preamble = buf[:i]
-        if preamble.startswith(b"--") or b"\n--" in preamble:
+        if preamble.startswith(b"--") or b"\n--" in preamble or opening in preamble:
             raise HTTPError(400, "The multipart body starts with a boundary other than the one its "
                                  "Content-Type declares.")
         del buf[:i + 2 + len(opening)]
+        return True
 
     def check_epilogue(self, opening: bytes) -> None:
         """Refuse a boundary after the close delimiter: the part it starts would be lost."""
