@@ -9,8 +9,8 @@ unless `secure=False`) refuses what such a page could do:
 - an unsafe method (POST, PUT, PATCH, DELETE) sent by another site -> 403;
 - with a launch token (`serve_http(private=True)`), any request without it -> 403;
 
-and adds protective headers to every response (a response that sets one keeps
-its own value; setting it to '' leaves it out).
+and adds protective headers to every response, and `Cache-Control: no-cache`
+(a response that sets one keeps its own value; setting it to '' leaves it out).
 
 A request without `Host` (HTTP/1.0 from a script) passes the Host check: every
 browser sends Host, so such a request cannot be a rebinding attack.  The
@@ -46,6 +46,9 @@ DEFAULT_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),     # a text upload must not be run as a script
     ("Referrer-Policy", "same-origin"),        # links to other sites do not reveal local URLs
     ("X-Frame-Options", "DENY"),               # no other page can frame the app and trick clicks
+    # A page of a data app shows the data as it is now: without this, a cache may reuse a
+    # stored copy by heuristic freshness (RFC 9111 4.2.2). Static files set their own.
+    ("Cache-Control", "no-cache"),
 )
 
 #: The host names a loopback server is always reachable by.
