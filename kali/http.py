@@ -10,6 +10,7 @@ status code the server should answer with.
 from __future__ import annotations
 
 import re
+from operator import methodcaller
 from typing import Any, Iterable, Iterator, Union
 
 __all__ = [
@@ -34,6 +35,9 @@ class HTTPError(Exception):
 
 class ProtocolError(HTTPError):
     """The client broke HTTP/1.x; `status` says which 4xx/5xx to answer with."""
+
+
+_PARTITION = methodcaller("partition", ":")
 
 
 def _phrases() -> dict[int, str]:
@@ -80,9 +84,8 @@ class Headers:
         # Reached only while a parsed block is still unsplit (__slots__ attributes unset).
         if name not in ("_items", "_first"):
             raise AttributeError(name)
-        lines, content_length, chunked = object.__getattribute__(self, "_lines")
-        items = [(n, v.strip(OWS)) for n, _, v in [line.partition(":") for line in lines.split("\r\n")]] \
-            if lines else []
+        lines, content_length, chunked = self._lines
+        items = [(n, v.strip(OWS)) for n, _, v in map(_PARTITION, lines.split("\r\n"))] if lines else []
         self._items = items
         self._first = _first_values(items, content_length, chunked)
         return object.__getattribute__(self, name)
@@ -243,8 +246,10 @@ _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb
 _TRAILER_LINE = re.compile(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
                            rb"[ \t]*\r\Z")
 
-# The bytes a head of the fast path may hold: no control other than HTAB, CR and LF.
-_HEAD_BYTES = bytes([9, 10, 13, *range(0x20, 0x7f), *range(0x80, 0x100)])
+# The bytes a head of the fast path may hold besides CR and LF: no control other than HTAB.
+_FIELD_BYTES = bytes([9, *range(0x20, 0x7f), *range(0x80, 0x100)])
+# The request line of such a head: a method, an origin-form target, HTTP/1.0 or 1.1.
+_FAST_REQUEST_LINE = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n")
 # In the field lines of such a head, a line start not followed by `token:`.
 _BAD_FIELD_START = re.compile(f"\\r\\n(?![{_TCHAR}]+:)")
 
@@ -378,31 +383,39 @@ class RequestParser:
         Whole-head checks run as C-level byte operations; only the request line and the
         fields that frame the body are picked out here, the rest when first read.
         """
-        if raw.translate(None, _HEAD_BYTES) or len(raw) > self.max_header_bytes:
-            return None     # a control character, or too large: the general path says which
+        # With every other allowed byte deleted, only the CRLFs may be left: no control
+        # character, no bare CR or LF. The general path says which rule a head broke.
         lines = raw.count(b"\r\n")
-        if raw.count(b"\n") != lines or raw.count(b"\r") != lines or lines - 2 > self.max_headers:
-            return None     # a bare LF or CR line end, or too many fields
+        if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > self.max_header_bytes \
+                or lines - 2 > self.max_headers:
+            return None
         text = raw.decode("latin-1")
-        eol = text.find("\r\n")
-        if eol > self.max_request_line:
+        line = _FAST_REQUEST_LINE.match(text)
+        if line is None:
             return None
-        parts = text[:eol].split(" ")
-        if len(parts) != 3:
-            return None
-        method, target, version = parts
-        if (target[:1] != "/" or not target.isascii() or "\t" in target or method == "CONNECT"
-                or (version != "HTTP/1.1" and version != "HTTP/1.0")
-                or len(method) > _MAX_METHOD or not _TOKEN_S.match(method)):
+        method, target, version = line.groups()
+        eol = line.end() - 2
+        if eol > self.max_request_line or method == "CONNECT":
             return None
         end = len(text) - 2
         if _BAD_FIELD_START.search(text, eol, end - 2):
             return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
         fields = text[eol:end].lower()      # '\r\nname: value\r\n...', for finding names fast
-        host = _values_of(text, fields, eol, "\r\nhost:")
-        te = _values_of(text, fields, eol, "\r\ntransfer-encoding:")
-        cl = _values_of(text, fields, eol, "\r\ncontent-length:")
-        expect = _values_of(text, fields, eol, "\r\nexpect:") if te or cl else None
+        host = None
+        at = fields.find("\r\nhost:")
+        if at >= 0:
+            if fields.find("\r\nhost:", at + 7) < 0:
+                at += eol + 7
+                host = [text[at:text.find("\r\n", at)].strip(OWS)]
+            else:
+                host = _values_of(text, fields, eol, "\r\nhost:")
+        te = cl = expect = None
+        if "\r\ntransfer-encoding:" in fields:
+            te = _values_of(text, fields, eol, "\r\ntransfer-encoding:")
+        if "\r\ncontent-length:" in fields:
+            cl = _values_of(text, fields, eol, "\r\ncontent-length:")
+        if (te or cl) and "\r\nexpect:" in fields:
+            expect = _values_of(text, fields, eol, "\r\nexpect:")
         head = self._frame(method, target, version, host, te, cl, expect, None)
         head.headers = Headers._from_lines(text[eol + 2:end - 2], self._content_length_text, head.chunked)
         return head
