@@ -282,6 +282,19 @@ def test_a_named_pipe_is_not_opened(site: Path) -> None:
     assert Client(StaticFolder(site)).get("/pipe.txt").status == 404
 
 
+def test_a_file_asked_for_as_a_folder_is_404(tmp_path: Path) -> None:
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "site.css").write_text("body{}")
+    app = Router()
+    app.delegate_folder("/static/", StaticFolder(tmp_path))
+    client = Client(app)
+    ok = client.get("/static/css/site.css")
+    assert (ok.status, ok.headers["content-type"]) == (200, "text/css; charset=utf-8")
+    # Served as a folder it had no type (application/octet-stream) and broke relative URLs.
+    assert client.get("/static/css/site.css/").status == 404
+    assert Client(StaticFolder(tmp_path)).get("/css/site.css/").status == 404
+
+
 # -- traversal corpus -------------------------------------------------------------------------
 
 HOSTILE = [
