@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,18 @@ def test_python_m_kali(installed: Installed) -> None:
     bad = subprocess.run([str(installed.python), "-I", "-m", "kali", "--frobnicate"], cwd=installed.outside,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--frobnicate" in bad.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["-OO"]])
+def test_python_m_kali_help_names_the_version_from_its_one_place(flags: list[str]) -> None:
+    # Pretend the version was bumped in kali/__init__.py: --help and --version must both follow.
+    code = ("import kali; kali.__version__ = '9.8.7'; from kali.__main__ import main; "
+            "main(['--help']); main(['--version'])")
+    done = subprocess.run([sys.executable, *flags, "-c", code], cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "--version" in done.stdout and "None" not in done.stdout
+    assert set(re.findall(r"kali (\d+\.\d+\.\d+)", done.stdout)) == {"9.8.7"}, done.stdout
 
 
 def test_metadata_and_files(installed: Installed) -> None:
