@@ -20,7 +20,8 @@ import pytest
 
 from kali.http import HTTPError
 from kali.response import FileBody, Pause, Response
-from support import ROOT, get, parse_response, raw_request, running_server, stop_process, wait_for_url
+from support import (ROOT, get, parse_response, raw_request, read_until_closed, running_server, stop_process,
+                     wait_for_url)
 
 
 def app(request: Any) -> Any:
@@ -156,17 +157,19 @@ def test_access_log_line(server: Any, caplog: Any) -> None:
 
 
 def test_silent_preconnect_does_not_delay_a_real_request(server: Any) -> None:
+    connecting = time.monotonic()
     silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     try:
         time.sleep(0.05)
         started = time.monotonic()
         assert get(server.port, "/")[0] == 200
         assert time.monotonic() - started < 0.3
-        # The silent socket is closed without a reply after the first-packet timeout (0.5 s).
-        silent.settimeout(3)
-        t0 = time.monotonic()
-        assert silent.recv(100) == b""
-        assert 0.3 < time.monotonic() - t0 < 2.0
+        # The silent socket is closed without a reply once the first-packet timeout (0.5 s) has
+        # run from its connection (the server's clock starts at accept, after `connecting`).
+        reply = read_until_closed(silent, timeout=3)
+        closed_after = time.monotonic() - connecting
+        assert (reply.data, reply.ending) == (b"", "closed")
+        assert 0.5 <= closed_after < 2.0, closed_after
     finally:
         silent.close()
 
@@ -183,12 +186,10 @@ def test_slow_client_does_not_delay_others(server: Any) -> None:
                 assert get(server.port, "/")[0] == 200
                 latencies.append(time.monotonic() - t0)
             time.sleep(0.01)
-        reply = b""
-        while chunk := slow.recv(65536):
-            reply += chunk
+        reply = read_until_closed(slow)
     finally:
         slow.close()
-    assert parse_response(reply)[0] == 200
+    assert reply.closed and parse_response(reply.data)[0] == 200
     assert max(latencies) < 0.25, latencies
 
 
@@ -201,10 +202,8 @@ def test_client_that_stops_reading_does_not_stall_others(server: Any) -> None:
         for _ in range(5):
             assert get(server.port, "/")[0] == 200
         assert time.monotonic() - t0 < 1.0
-        received = 0
-        while chunk := stuck.recv(1 << 20):
-            received += len(chunk)
-        assert received > 10_000_000
+        reply = read_until_closed(stuck, timeout=10)
+        assert reply.closed and len(parse_response(reply.data)[2]) == 10_000_000
     finally:
         stuck.close()
 
@@ -214,10 +213,9 @@ def test_100_continue(server: Any) -> None:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"hello")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
-    status, _, body = parse_response(reply)
+        reply = read_until_closed(sock)
+    assert reply.closed
+    status, _, body = parse_response(reply.data)
     assert status == 200 and json.loads(body)["size"] == 5
 
 
@@ -241,13 +239,8 @@ def test_oversized_body_gets_413_not_a_reset() -> None:
                 sock.sendall(b"x" * 200_000)     # the client keeps sending after the 413
             except OSError:
                 pass
-            reply = b""
-            try:
-                while chunk := sock.recv(65536):
-                    reply += chunk
-            except ConnectionResetError:
-                pass
-        assert parse_response(reply)[0] == 413
+            reply = read_until_closed(sock)
+        assert reply.closed and parse_response(reply.data)[0] == 413
 
 
 def test_shut_down_response_ends_the_server() -> None:
@@ -293,10 +286,9 @@ def test_sigterm_finishes_the_response_in_flight(tmp_path: Any) -> None:
             sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
             time.sleep(0.3)               # the response is now partly sent, partly waiting
             proc.send_signal(signal.SIGTERM)
-            received = b""
-            while chunk := sock.recv(1 << 20):
-                received += chunk
-        status, headers, body = parse_response(received)
+            reply = read_until_closed(sock, timeout=10)
+        assert reply.closed
+        status, headers, body = parse_response(reply.data)
         assert status == 200 and len(body) == 20_000_000
         assert proc.wait(10) == 0
         assert "finishing responses in flight" in proc.stderr.read()
@@ -350,11 +342,9 @@ serve_http(handler, start=None, access_log=False)
                 sock.sendall(b"\r\n")
                 digest.update(block)
             sock.sendall(b"0\r\n\r\n")
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
-        assert reply.startswith(b"HTTP/1.0 200"), reply[:600]
-        result = json.loads(parse_response(reply)[2])
+            reply = read_until_closed(sock, timeout=60)
+        assert reply.closed and reply.data.startswith(b"HTTP/1.0 200"), reply.data[:600]
+        result = json.loads(parse_response(reply.data)[2])
         assert result["size"] == total and result["sha256"] == digest.hexdigest()
         # Python itself takes ~10-20 MiB; the gigabyte went to a temporary file, not memory.
         assert result["peak_kib"] < 80 * 1024, result

@@ -15,7 +15,7 @@ from kali.request import Request
 from kali.response import Pause, Response
 from kali.routing import Router
 from kali.testing import Client
-from support import get, parse_response, raw_request, running_server
+from support import exchange, get, parse_response, raw_request, running_server
 
 TIMEOUT = 5.0
 
@@ -184,7 +184,10 @@ def test_a_stream_is_pulled_only_as_fast_as_the_client_reads() -> None:
 def test_a_finite_stream_ends_and_closes_the_connection() -> None:
     probe = Probe()
     with running_server(make_app(probe)) as server:
-        status, headers, body = get(server.port, "/count/1000", timeout=TIMEOUT)
+        reply = exchange(server.port, b"GET /count/1000 HTTP/1.0\r\n\r\n", timeout=TIMEOUT)
+        # No length: the close is what tells the client the stream is complete.
+        assert reply.ending == "closed", reply.ending
+        status, headers, body = parse_response(reply.data)
         assert status == 200
         assert "content-length" not in headers
         assert body == "".join(f"{i}\n" for i in range(1000)).encode()
