@@ -179,6 +179,15 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             stream.close()
 
 
+def require_mypy() -> None:
+    """Fail (never skip) without mypy: it is a test dependency, and a skip would let CI pass unchecked."""
+    import pytest
+    try:
+        import mypy  # noqa: F401
+    except ImportError:
+        pytest.fail("mypy is missing: it is a test dependency (tests/requirements.txt, installed by ./demo.sh test)")
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

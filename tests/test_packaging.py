@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support import require_mypy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,7 +144,7 @@ def test_metadata_and_files(installed: Installed) -> None:
 
 def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
     """py.typed makes mypy use kali's own annotations (a missing marker is an error under --strict)."""
-    pytest.importorskip("mypy", reason="mypy is a test dependency (tests/requirements.txt)")
+    require_mypy()
     user = installed.outside / "user_code.py"
     user.write_text(textwrap.dedent("""
         from kali import Response
@@ -162,3 +163,4 @@ def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
     assert 'Incompatible types in assignment (expression has type "int", variable has type "str")' in done.stdout
     assert "missing library stubs or py.typed" not in done.stdout
     assert done.stdout.count("error:") == 1, done.stdout
+
