@@ -164,3 +164,34 @@ def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
     assert "missing library stubs or py.typed" not in done.stdout
     assert done.stdout.count("error:") == 1, done.stdout
 
+
+# -- the repository itself -------------------------------------------------------------------------
+
+def git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run git with no user or system configuration (only the repository's own settings count)."""
+    env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
+    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=str(cwd), env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_fresh_clone_has_no_changes(tmp_path: Path) -> None:
+    # A file stored one way and checked out another (line endings against .gitattributes) shows
+    # as modified in every new clone, before anyone has touched it.
+    in_ci = os.environ.get("CI") == "true"
+    why_not = None
+    if shutil.which("git") is None:
+        why_not = "git is not installed"
+    else:
+        top = git("rev-parse", "--show-toplevel", cwd=ROOT)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
+            why_not = f"{ROOT} is not a git checkout (an sdist?)"
+    if why_not:
+        if in_ci:
+            pytest.fail(f"CI must run from a git checkout with git installed: {why_not}")
+        pytest.skip(why_not)
+    clone = tmp_path / "clone"
+    done = git("clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=clone)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout == "", f"a fresh clone is not clean:\n{status.stdout}"
