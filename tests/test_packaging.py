@@ -140,6 +140,23 @@ def test_metadata_and_files(installed: Installed) -> None:
     # Every module in the checkout made it into the package.
     expected = {f"kali/{p.name}" for p in (ROOT / "kali").glob("*.py")}
     assert expected <= set(files)
+    # kali's own assets (stylesheet, icon) ship as package data.
+    assets = {f"kali/assets/{p.name}" for p in (ROOT / "kali" / "assets").iterdir()}
+    assert assets and assets <= set(files)
+
+
+def test_installed_package_serves_its_own_assets(installed: Installed) -> None:
+    probe = textwrap.dedent("""
+        import json
+        from kali.reserved import asset_url, reserved
+        from kali.testing import Client
+        client = Client(reserved(lambda request: "app"))
+        r = client.get(asset_url("kali.css"))
+        print(json.dumps({"status": r.status, "type": r.headers["content-type"], "size": len(r.body)}))
+    """)
+    got = json.loads(installed.run("-c", probe).stdout)
+    assert got["status"] == 200 and got["type"].startswith("text/css")
+    assert got["size"] == (ROOT / "kali" / "assets" / "kali.css").stat().st_size
 
 
 def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
