@@ -579,8 +579,8 @@ class Server:
     def _fail(self, conn: _Conn, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""
         head = conn.head
-        logger.info("%s %s: %d %s", conn.client[0], f"{head.method} {redact_target(head.target)}" if head else "request",
-                    error.status, error.message)
+        logger.info("%s %s: %d %s", conn.client[0],
+                    f"{head.method} {redact_target(head.target)}" if head else "request", error.status, error.message)
         # The client may still be sending: the reply goes first, then a half-close and a short
         # drain, because closing with unread input makes the kernel reset the connection and
         # the client would never see the reply.

@@ -403,7 +403,8 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
                     block.rollback()
                 if not isinstance(exc, sqlite3.OperationalError):
                     raise
-                logger.warning("%s %s: could not begin a transaction: %s", request.method, redact_target(request.target), exc)
+                logger.warning("%s %s: could not begin a transaction: %s", request.method,
+                               redact_target(request.target), exc)
                 return Response.generic(503, "The database is busy: another program is writing to it. "
                                              "Try again in a moment.", headers={"Retry-After": "1"})
         try:
@@ -486,7 +487,8 @@ def _checked_stream(iterator: Iterator[Any], connections: tuple[sqlite3.Connecti
             if _depths.get(id(connection), 0) == 0 and connection.in_transaction:
                 _rollback_quietly(connection)
                 logger.error("the streamed response of %s %s left a database transaction open on %s; "
-                             "it was rolled back", request.method, redact_target(request.target), _database_name(connection))
+                             "it was rolled back", request.method, redact_target(request.target),
+                             _database_name(connection))
 
 
 def _discard(response: Response) -> None:

@@ -370,7 +370,7 @@ def describe(head: RequestHead | None) -> tuple[object, ...] | None:
 
 def outcome(raw: bytes, cuts: list[int] | tuple[int, ...] = (), parser_class: type[RequestParser] = RequestParser
             ) -> tuple[object, ...]:
-    """What the parser makes of `raw` fed in pieces cut at `cuts`: the head, the body, and END, NEED_DATA or the error."""
+    """What the parser makes of `raw` cut at `cuts`: the head, the body, and END, NEED_DATA or the error."""
     parser = parser_class()
     head = None
     body = bytearray()
