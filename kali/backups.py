@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -113,8 +114,10 @@ def copy_database(source: sqlite3.Connection, destination: Path, *, source_file:
     destination = Path(destination)
     folder = destination.parent
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = folder / f".{destination.name}.{os.getpid()}.partial"
-    _remove(temporary)
+    # A name of its own (not just the pid): two threads or processes may back up at the same moment.
+    descriptor, temporary_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=folder)
+    os.close(descriptor)
+    temporary = Path(temporary_name)
     try:
         if source_file is not None:
             reader = sqlite3.connect(source_file, timeout=busy_timeout, isolation_level=None)

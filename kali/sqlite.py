@@ -425,7 +425,8 @@ def _bring_up_to_date(db: Database, name: str, file: Path | None, schema: SQLTex
     if schema is not None and check and not created:
         check_database_schema(db, schema, database_name=name, version=version)
 
-    if file is not None and keep > 0 and not created:
+    if file is not None and keep > 0 and not empty:
+        # (A database that was empty when opened has nothing worth a copy yet.)
         _daily_backup(db, name, file, keep, busy_timeout)
 
 
