@@ -13,7 +13,6 @@ error at start-up instead of `no such column` on every page.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import sqlite3
@@ -191,6 +190,7 @@ class Migration:
 
 
 def _function_place(function: Callable[..., Any]) -> str:
+    import inspect      # only for function migrations: `import kali.sqlite` stays light
     name = getattr(function, "__qualname__", None) or repr(function)
     try:
         code = inspect.unwrap(function).__code__
