@@ -63,17 +63,18 @@ def csv_chunks(rows: Iterable[Any], *, header: Sequence[str] | None = None, bom:
 
     A row is a sequence, a dict or an `sqlite3.Row`. `header=None` takes the
     column names from a cursor's description, a first dict's keys or a first
-    Row's keys (plain sequences get no header line); pass a list to choose it,
-    or `[]` for none. Dict rows are written in the header's order.
+    Row's keys (plain sequences get no header line); pass a list to write that
+    line instead, or `[]` for none. Dicts are written in the header's order
+    (the header names their keys); other rows are written as they are.
     """
     if isinstance(rows, (str, bytes)):
         raise TypeError("csv rows must be an iterable of rows (sequences, dicts or sqlite3.Row), not text")
     iterator = iter(rows)
     names = list(header) if header is not None else _column_names(rows)
-    return _generate(iterator, names, header is not None, bom, chunk_size)
+    return _generate(iterator, names, header is None, bom, chunk_size)
 
 
-def _generate(iterator: Iterator[Any], names: list[str] | None, explicit: bool, bom: bool,
+def _generate(iterator: Iterator[Any], names: list[str] | None, derive: bool, bom: bool,
               chunk_size: int) -> Iterator[bytes]:
     sink = _Pieces()
     writer = csv.writer(sink, lineterminator="\r\n")
@@ -86,7 +87,7 @@ def _generate(iterator: Iterator[Any], names: list[str] | None, explicit: bool, 
         if sink.size:
             yield sink.take()
         return
-    if names is None and not explicit and hasattr(first, "keys"):
+    if names is None and derive and hasattr(first, "keys"):
         names = [str(key) for key in first.keys()]      # a dict, or an sqlite3.Row
     if names:
         writer.writerow(names)

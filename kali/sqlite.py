@@ -383,11 +383,17 @@ def _bring_up_to_date(db: Database, name: str, file: Path | None, schema: SQLTex
                       steps: list[Migration], check: bool, keep: int, busy_timeout: float) -> None:
     """Create, back up, migrate and check the database (see open_database)."""
     target = len(steps)
+    if schema is None and not steps:
+        # Nothing to create or migrate: no write lock needed (the file may even be read-only).
+        empty = _is_empty(db)
+        if file is not None and keep > 0 and not empty:
+            _daily_backup(db, name, file, keep, busy_timeout)
+        return
     # Under the write lock: two copies of the app starting at once must not both create
     # the tables, and the version read here is the one the migrations start from.
     db.execute("BEGIN IMMEDIATE")
     try:
-        empty = db.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0] == 0
+        empty = _is_empty(db)
         version = database_version(db)
         created = False
         if empty and schema is not None:
@@ -428,6 +434,10 @@ def _bring_up_to_date(db: Database, name: str, file: Path | None, schema: SQLTex
     if file is not None and keep > 0 and not empty:
         # (A database that was empty when opened has nothing worth a copy yet.)
         _daily_backup(db, name, file, keep, busy_timeout)
+
+
+def _is_empty(db: sqlite3.Connection) -> bool:
+    return bool(db.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0] == 0)
 
 
 def _daily_backup(db: Database, name: str, file: Path, keep: int, busy_timeout: float) -> None:
