@@ -333,6 +333,7 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         raise ValueError(f"backups is how many daily backups to keep (0 for none), not {backups!r}")
     schema_sql = load_sql(schema, "schema") if schema is not None else None
     steps = load_migrations(migrations)
+    existed = not in_memory and os.path.isfile(name) and os.path.getsize(name) > 0
 
     try:
         db: Database = sqlite3.connect(name, timeout=busy_timeout, isolation_level="IMMEDIATE",
@@ -361,7 +362,7 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
     db.__dict__.update(_kali_busy_timeout=float(busy_timeout), _kali_pid=os.getpid())
     try:
         file = None if in_memory else Path(_database_file(db) or os.path.abspath(name))
-        _bring_up_to_date(db, name, file, schema_sql, steps, check_schema, backups, busy_timeout)
+        _bring_up_to_date(db, name, file, existed, schema_sql, steps, check_schema, backups, busy_timeout)
     except BaseException:
         db.close()
         raise
@@ -379,14 +380,14 @@ def _refuse_newer(db: sqlite3.Connection, name: str, code_version: int) -> None:
             database_version=version, code_version=code_version)
 
 
-def _bring_up_to_date(db: Database, name: str, file: Path | None, schema: SQLText | None,
+def _bring_up_to_date(db: Database, name: str, file: Path | None, existed: bool, schema: SQLText | None,
                       steps: list[Migration], check: bool, keep: int, busy_timeout: float) -> None:
     """Create, back up, migrate and check the database (see open_database)."""
     target = len(steps)
     if schema is None and not steps:
-        # Nothing to create or migrate: no write lock needed (the file may even be read-only).
-        empty = _is_empty(db)
-        if file is not None and keep > 0 and not empty:
+        # Nothing to create or migrate: no write lock needed (the file may even be read-only),
+        # and a file made just now is not even read.
+        if file is not None and keep > 0 and existed and not _is_empty(db):
             _daily_backup(db, name, file, keep, busy_timeout)
         return
     # Under the write lock: two copies of the app starting at once must not both create
