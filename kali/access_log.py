@@ -11,15 +11,14 @@ stderr, written in one go per burst.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
+
+from .http import redact_target
 
 __all__ = ["AccessLog", "AccessLogHandler", "ClockFormatter"]
 
 logger = logging.getLogger("kali")
-
-_TOKEN_VALUE = re.compile(r"(kali_token=)[^&]*")
 
 
 class AccessLog:
@@ -33,10 +32,8 @@ class AccessLog:
     def note(self, method: str, target: str, status: int, sent: int, started: float) -> None:
         """Remember one finished request; `started` is its time.perf_counter() at the first byte."""
         ms = (time.perf_counter() - started) * 1000.0
-        if "kali_token=" in target:
-            # The launch token opens a private app: it does not belong in a log file.
-            target = _TOKEN_VALUE.sub(r"\1...", target)
-        self.pending.append((method, target, status, sent, ms))
+        # The launch token opens a private app: it does not belong in a log file.
+        self.pending.append((method, redact_target(target), status, sent, ms))
 
     def flush(self) -> None:
         """Hand the noted requests to the `kali` logger (at INFO, marked as access lines) and flush it."""

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
 from .exchange import RequestReader, prepare_reply, refusal, shows_tracebacks
-from .http import ProtocolError
+from .http import ProtocolError, redact_target
 from .outgoing import PAUSED, SENT, Outgoing, response_head
 from .request import Request
 from .response import Response, run_handler
@@ -305,8 +305,8 @@ class Connection:
         """Answer a request that could not be read, then close without reading the rest."""
         reader = self.reader
         head = reader.head if reader is not None else None
-        logger.info("%s %s: %d %s", self.client[0], f"{head.method} {head.target}" if head else "request",
-                    error.status, error.message)
+        logger.info("%s %s: %d %s", self.client[0],
+                    f"{head.method} {redact_target(head.target)}" if head else "request", error.status, error.message)
         if reader is not None:
             reader.discard()
         # The client may still be sending: the reply goes first, then a half-close and a short

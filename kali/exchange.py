@@ -24,15 +24,14 @@ import tempfile
 from typing import IO, Iterable
 
 from .errors import HTTPError
-from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser
-from .http import _normalise_target as _parser_target_rule
+from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target
 from .request import Request
 from .response import FileBody, Handler, Response, Stream, internal_error, wire_fields
 from .security import DEFAULT_SECURITY_HEADERS, SecurityWrapper, is_local_client, secure as secure_wrapper
 
 __all__ = [
     "BODY_MEMORY_LIMIT", "compose_handler", "shows_tracebacks", "RequestBody", "RequestReader",
-    "Reply", "prepare_reply", "refusal", "origin_form",
+    "Reply", "prepare_reply", "refusal",
 ]
 
 logger = logging.getLogger("kali")
@@ -208,16 +207,6 @@ class RequestReader:
             self.body = None
 
 
-def origin_form(method: str, target: str) -> str:
-    """A target not starting with '/' as a router sees it: '/path?query' for 'http://host/path?query'.
-
-    The parser's own rule (asterisk-form '*' only for OPTIONS, absolute-form only
-    for http and https, anything else a 400 ProtocolError), for a transport that
-    gets the target from elsewhere: the WSGI adapter reads it from RAW_URI.
-    """
-    return _parser_target_rule(method, target)
-
-
 # -- the response ------------------------------------------------------------------------------
 
 def refusal(error: HTTPError) -> Response:
@@ -267,7 +256,7 @@ def prepare_reply(request: Request | None, response: Response, *, debug: bool,
     except Exception:
         if request is None:
             raise
-        logger.exception("could not send the response of %s %s", request.method, request.target)
+        logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
         fallback = internal_error(request, debug=shows_tracebacks(debug, request.client[0]))
         for name, value in DEFAULT_SECURITY_HEADERS:
             fallback.headers.setdefault(name, value)

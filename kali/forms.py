@@ -52,25 +52,25 @@ page built another way (a stream, a form elsewhere that posts here) insert
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import html
 import logging
 import re
-import secrets
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import HTTPError
+from .http import redact_target
 from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
+from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 from .multipart import UploadedFile
 from .request import Request
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
+from .signing import sign
 
 __all__ = [
     # lenses (defined in kali.lenses)
@@ -83,6 +83,8 @@ __all__ = [
     "Formlet", "SaveError", "FORM_ERRORS",
     # CSRF tokens
     "CSRF_FIELD", "csrf_token", "csrf_input", "verify_csrf_token", "add_csrf_tokens", "html_attrs",
+    # uploaded CSV files (defined in kali.csvio)
+    "read_csv", "CSVTable", "CSVRow", "CSVProblem",
 ]
 
 logger = logging.getLogger("kali.forms")
@@ -500,14 +502,11 @@ def _accepted(upload: UploadedFile, accept: str) -> bool:
 
 # -- CSRF tokens -------------------------------------------------------------------------
 
-# Made once per process: a token is valid until the app restarts, which a form out of date then says.
-_SECRET = secrets.token_bytes(32)
-
-
 def csrf_token(path: str) -> str:
     """The CSRF token for forms posting to `path` (percent-decoded, without query)."""
-    digest = hmac.new(_SECRET, b"kali-form\0" + path.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    # Signed with the run's key (kali.signing): valid until the app restarts, which a form out
+    # of date then says -- or across processes that share KALI_SIGNING_KEY (a WSGI server's workers).
+    return sign("kali-form", path.encode("utf-8", "surrogatepass"))
 
 
 def verify_csrf_token(token: str | None, path: str) -> bool:
@@ -708,7 +707,7 @@ class Formlet:
         if self.csrf_protect:
             token = request.POST.get(CSRF_FIELD)
             if not verify_csrf_token(token, request.path):
-                logger.warning("refused %s %s: %s CSRF token", request.method, request.target,
+                logger.warning("refused %s %s: %s CSRF token", request.method, redact_target(request.target),
                                "no" if not token else "a wrong or outdated")
                 message = ("This form arrived without its security token, so nothing was saved." if not token
                            else "This form's security token is out of date (the app was probably restarted "

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from ._version import __version__
 from .exchange import Reply
-from .http import status_line
+from .http import redact_target, status_line
 from .iolist import to_chunks
 from .request import Request
 from .response import FileBody, Pause, Stream, http_date
@@ -202,7 +202,7 @@ class Outgoing:
         except Exception:
             request = self.request
             logger.exception("the streamed response of %s %s failed", request.method if request else "?",
-                             request.target if request else "?")
+                             redact_target(request.target) if request else "?")
             # The connection closes next, and closing it closes the stream (running its finally blocks).
             raise OSError(errno.EIO, "stream failed") from None
         if type(item) is Pause:

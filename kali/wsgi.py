@@ -54,9 +54,8 @@ from typing import IO, Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote
 
 from .errors import HTTPError
-from .exchange import (BODY_MEMORY_LIMIT, RequestBody, compose_handler, origin_form, prepare_reply, refusal,
-                       shows_tracebacks)
-from .http import STATUS_PHRASES, Headers
+from .exchange import BODY_MEMORY_LIMIT, RequestBody, compose_handler, prepare_reply, refusal, shows_tracebacks
+from .http import OWS, STATUS_PHRASES, Headers, split_absolute_target
 from .iolist import to_chunks
 from .request import Request
 from .response import FileBody, Handler, Pause, Response, Stream, run_handler
@@ -162,21 +161,24 @@ def request_from_environ(environ: WSGIEnvironment, max_body_size: int | None = 4
             headers[name] = value
     script_name = environ.get("SCRIPT_NAME", "").rstrip("/")
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    authority = None
     if not target:
         target = quote((script_name + environ.get("PATH_INFO", "")).encode("latin-1"), safe=_PATH_SAFE) or "/"
         query = environ.get("QUERY_STRING", "")
         if query:
             target += "?" + query
-    method = environ.get("REQUEST_METHOD", "GET").upper()
-    if not target.startswith("/"):
-        target = origin_form(method, target)
+    elif not target.startswith("/") and target != "*":
+        # The parser's rule: an absolute-form target's authority replaces Host (RFC 9112 3.2.2).
+        authority, target = split_absolute_target(target)
     request = Request(
-        method, target,
+        environ.get("REQUEST_METHOD", "GET").upper(), target,
         version=environ.get("SERVER_PROTOCOL", "HTTP/1.1"), headers=headers,
         body=_read_body(environ, max_body_size),
         client=(environ.get("REMOTE_ADDR") or "", _port(environ.get("REMOTE_PORT"))),
         scheme=environ.get("wsgi.url_scheme", "http"),
         server=(environ.get("SERVER_NAME") or "", _port(environ.get("SERVER_PORT"))))
+    if authority is not None:
+        request.authority = authority
     if script_name:
         # Mounted below a prefix by the WSGI server: routers see the path below it, and
         # request.app_url() builds links that include it.
@@ -198,9 +200,9 @@ def _port(value: Any) -> int:
 def _read_body(environ: WSGIEnvironment, max_body_size: int | None) -> bytes | IO[bytes]:
     """The body from wsgi.input, kept as the server keeps it (in memory up to BODY_MEMORY_LIMIT, then spooled)."""
     stream = environ.get("wsgi.input")
-    text = (environ.get("CONTENT_LENGTH") or "").strip()
+    text = (environ.get("CONTENT_LENGTH") or "").strip(OWS)
     if text:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):      # str.isdigit() also takes '²' and '٣'
             raise HTTPError(400, "The Content-Length header is not a number.")
         length: int | None = int(text)
     elif environ.get("wsgi.input_terminated"):

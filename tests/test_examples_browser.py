@@ -481,3 +481,22 @@ def test_json_api_page_lists_creates_and_shows_validation_errors(tab: Watched, d
         assert deleted.value.status == 204
         page.wait_for_function("document.querySelectorAll('#notes li').length == 1")
         assert "bread" not in tab.text("#notes")
+
+
+def test_json_api_page_shows_a_delete_that_failed(tab: Watched, data_dir: Path) -> None:
+    with example("json_api", data_dir) as url:
+        page = tab.page
+        tab.goto(url)
+        page.wait_for_selector("body[data-loaded=yes]")
+        # Another tab (here: a script) deletes the note the page still shows.
+        request = urllib.request.Request(url + "api/notes/1", method="DELETE")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 204
+        tab.expect(404, "/api/notes/1")
+        with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+            page.locator("#notes li[data-id='1'] button").click()
+        assert deleted.value.status == 404
+        page.wait_for_selector("#problem:not([hidden])")
+        assert tab.text("#problem") == "There is no note 1."
+        # The list is redrawn from the server: the note is gone there too.
+        page.wait_for_function("document.querySelectorAll('#notes li[data-id]').length == 0")

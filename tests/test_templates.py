@@ -394,6 +394,18 @@ def test_if_on_a_dotted_path_inside_a_loop():
     assert flatten(t(rows=[{"done": 1}, {"done": 0}])) == "[x][ ]"
 
 
+@pytest.mark.parametrize("row, expected", [
+    ({0: "x"}, "yes x"),          # a dict keyed by numbers (e.g. a {column index: value} map)
+    (("a",), "yes a"),
+    ([], "no"),
+    ({}, "no"),
+    (None, "no"),
+])
+def test_condition_on_a_number_part_matches_the_placeholder(row, expected):
+    template = Template("<!--{if row.0}-->yes {row.0}<!--{otherwise}-->no<!--{end}-->")
+    assert flatten(template(row=row)) == expected
+
+
 def test_parameter_used_only_in_untaken_branch_is_still_required():
     t = Template("<!--{if editing}-->{record.title}<!--{end}-->", name="form.tpl")
     error = runtime_error(t, editing=False)

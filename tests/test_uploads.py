@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import parse_response, raw_request, running_server
+from support import chromium, parse_response, raw_request, running_server
 
 from kali.forms import CSRF_FIELD, REQUIRED, Entry, FileField, Formlet, csrf_token
 from kali.multipart import SPOOL_SIZE, UploadedFile
@@ -79,6 +79,30 @@ def test_rfc8187_filename_star_wins() -> None:
     request = Request("POST", "/", headers={"content-type": f"multipart/form-data; boundary={boundary}"},
                       body=body)
     assert request.files["f"].filename == "€ rates.txt"
+
+
+def test_an_rfc8187_filename_in_utf8_or_latin1_is_still_decoded() -> None:
+    def handler(request: Any) -> Any:
+        return request.files["f"].filename
+
+    for ext, expected in ((b"UTF-8''%E2%82%AC%20rates.txt", "€ rates.txt"), (b"iso-8859-1'en'%E9t%E9.txt", "été.txt")):
+        body = (b'--zz\r\nContent-Disposition: form-data; name="f"; filename="x"; filename*=' + ext
+                + b"\r\n\r\ndata\r\n--zz--\r\n")
+        response = Client(handler).post("/", body=body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
+        assert response.text == expected
+
+
+@pytest.mark.parametrize("charset", [b"unicode_escape", b"raw_unicode_escape", b"punycode", b"utf-16"])
+def test_an_upload_filename_in_an_odd_charset_falls_back_to_the_plain_filename(charset: bytes) -> None:
+    # filename*= named any Python codec: some made lone surrogates (a 500 when the name was shown
+    # or saved), punycode raised UnicodeError while parsing (a 500 at once).
+    def handler(request: Any) -> Any:
+        return ["<p>", request.files["f"].filename, "</p>"]
+
+    body = (b'--zz\r\nContent-Disposition: form-data; name="f"; filename="plain.txt"; filename*='
+            + charset + b"''%5Cud800\r\n\r\ndata\r\n--zz--\r\n")
+    response = Client(handler).post("/", body=body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert (response.status, response.text) == (200, "<p>plain.txt</p>")
 
 
 def test_client_path_is_reduced_to_the_file_name() -> None:
@@ -225,3 +249,27 @@ def test_server_body_limit(size: int, limit: int, status: int) -> None:
                 f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
         got, _, _ = parse_response(raw_request(server.port, head + body, timeout=10))
     assert got == status
+
+
+def test_chromium_submits_empty_and_quoted_name_multipart_forms(tmp_path: Path) -> None:
+    # Chromium writes a multipart form without fields as the close delimiter alone, and a
+    # file input left empty as a part with filename="": both must arrive as an (empty) form.
+    seen: list[Any] = []
+
+    def app(request: Request) -> Response | str:
+        if request.method == "POST":
+            seen.append((request.headers["content-type"].startswith("multipart/form-data"),
+                         request.POST.pairs(), [(n, f.filename) for n, f in request.files.pairs()]))
+            return "saved"
+        return ('<form id="empty" method="post" enctype="multipart/form-data"></form>'
+                '<form id="file" method="post" enctype="multipart/form-data">'
+                '<input type="file" name="f"><input name="t" value=\'say "hi"\'></form>')
+
+    with running_server(app) as server, chromium(tmp_path) as context:
+        page = context.new_page()
+        for form in ("empty", "file"):
+            page.goto(server.url)
+            with page.expect_navigation():
+                page.evaluate(f"document.getElementById('{form}').submit()")
+            assert page.text_content("body") == "saved"
+    assert seen == [(True, [], []), (True, [("t", 'say "hi"')], [])]
