@@ -52,13 +52,10 @@ page built another way (a stream, a form elsewhere that posts here) insert
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import html
 import logging
+import os
 import re
-import secrets
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -500,11 +497,15 @@ def _accepted(upload: UploadedFile, accept: str) -> bool:
 # -- CSRF tokens -------------------------------------------------------------------------
 
 # Made once per process: a token is valid until the app restarts, which a form out of date then says.
-_SECRET = secrets.token_bytes(32)
+_SECRET = os.urandom(32)
 
 
 def csrf_token(path: str) -> str:
     """The CSRF token for forms posting to `path` (percent-decoded, without query)."""
+    # Imported on first use: hashlib loads OpenSSL, a cost at start-up for apps without forms.
+    import base64
+    import hashlib
+    import hmac
     digest = hmac.new(_SECRET, b"kali-form\0" + path.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
@@ -513,6 +514,7 @@ def verify_csrf_token(token: str | None, path: str) -> bool:
     """Whether `token` is this process's token for `path` (compared in constant time)."""
     if not token:
         return False
+    import hmac
     return hmac.compare_digest(token.encode("utf-8", "replace"), csrf_token(path).encode("ascii"))
 
 
