@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Loaded on first use only (CSRF tokens, JSON bodies, route signatures, signal handlers, the
 #: loopback check), never by the import line: each costs start-up time an app may not need.
 LAZY = ["hashlib", "_hashlib", "hmac", "secrets", "dataclasses", "inspect", "ast", "dis", "json",
-        "signal", "ipaddress"]
+        "signal", "ipaddress", "decimal"]
 
 APP_LINE = "from kali import serve_http, Router, Response, TemplateFolder, guard, open_database; import kali.forms"
 
@@ -51,6 +51,7 @@ def test_every_public_name_imports_without_the_lazy_modules() -> None:
     ("from kali.forms import csrf_token, verify_csrf_token\nassert verify_csrf_token(csrf_token('/a'), '/a')",
      "hmac"),
     ("from kali import Response\nassert Response.json({'a': 1}).content == '{\"a\":1}'", "json"),
+    ("from kali.lenses import DECIMAL\nassert str(DECIMAL.to_native('1.50')) == '1.50'", "decimal"),
     ("from kali import Router\napp = Router()\n@app.function('/n/*')\ndef n(x: int): return str(x)", "inspect"),
 ])
 def test_a_lazy_module_is_loaded_when_its_feature_is_used(code: str, needed: str) -> None:
