@@ -145,12 +145,10 @@ def main() -> None:
         for name, page in pages.items():
             if visible_text(page) != reference:
                 raise SystemExit(f"the {name} dashboard differs from kali's:\n{visible_text(page)}\n---\n{reference}")
-        import flask
-        import waitress
+        from importlib.metadata import version
         print(f"Python {sys.version.split()[0]}; kali = {working_tree_label()}"
               + (f", kali@{args.baseline_rev} = {describe(args.baseline_rev)}" if args.baseline_rev else "")
-              + f"; Flask {flask.__version__ if hasattr(flask, '__version__') else '?'} + Jinja2 under waitress "
-              f"{waitress.__version__ if hasattr(waitress, '__version__') else ''}")
+              + f"; Flask {version('flask')} + Jinja2 {version('jinja2')} under waitress {version('waitress')}")
         print(f"dashboard: {len(pages['kali'].encode())} bytes (kali), {len(pages['flask'].encode())} bytes (Flask), "
               f"same visible text; {args.iterations} iterations x {args.requests} requests per server and level")
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, VENV_PYTHON, checkout, describe, spread, working_tree_label  # noqa: E402
 
+NO_PYC = "no .pyc"
 APP_LINE = ("from kali import serve_http, Router, Response, TemplateFolder, guard, open_database; "
             "import kali.forms")
 CASES = [
@@ -80,20 +82,32 @@ def main() -> None:
     with ExitStack() as stack:
         trees = {"": REPO}
         cases = list(CASES)
+        rev_of: dict[str, str] = {}
         if args.baseline_rev:
             trees[args.baseline_rev] = stack.enter_context(checkout(args.baseline_rev))
             cases.append((f"app line, kali@{args.baseline_rev}", APP_LINE))
+            rev_of[cases[-1][0]] = args.baseline_rev
+        # The app line as PYTHONDONTWRITEBYTECODE=1 on a fresh checkout runs it: kali compiled
+        # from source on every start (a copy of kali/ without __pycache__, never written).
+        fresh = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kali-nopyc-")))
+        shutil.copytree(REPO / "kali", fresh / "kali", ignore=shutil.ignore_patterns("__pycache__"))
+        trees[NO_PYC] = fresh
+        cases.append(("app line, no kali .pyc (PYTHONDONTWRITEBYTECODE=1)", APP_LINE))
+        rev_of[cases[-1][0]] = NO_PYC
         have_bottle = subprocess.run([python, "-c", "import bottle"], capture_output=True).returncode == 0
         if not have_bottle:
             cases = [c for c in cases if "bottle" not in c[1]]
         envs: dict[str, dict[str, str]] = {}
         for label, _ in cases:
-            rev = label.split("kali@", 1)[1] if "kali@" in label else ""
+            rev = rev_of.get(label, "")
             env = dict(os.environ, PYTHONPATH=str(trees[rev]))
             env.pop("PYTHONDONTWRITEBYTECODE", None)
+            if rev == NO_PYC:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
             envs[label] = env
-        for tree in trees.values():
-            compileall.compile_dir(str(tree / "kali"), quiet=1)
+        for rev, tree in trees.items():
+            if rev != NO_PYC:
+                compileall.compile_dir(str(tree / "kali"), quiet=1)
         for label, code in cases:       # warm the OS file cache and every __pycache__ (stdlib included)
             wall_ms(python, code, envs[label], tempfile.gettempdir())
         cwd = tempfile.gettempdir()     # not the checkout: `import kali` must come from PYTHONPATH
