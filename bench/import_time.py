@@ -47,6 +47,8 @@ CASES = [
     ("import kali", "import kali"),
     ("from kali import serve_http, Router, Response", "from kali import serve_http, Router, Response"),
     ("app line (+ TemplateFolder, guard, open_database, kali.forms)", APP_LINE),
+    ("app line + a Router with one route (loads inspect)",
+     APP_LINE + "; app = Router(); app.function('/n/*')(lambda n: str(n + 1))"),
     ("import http.server (the target)", "import http.server"),
     ("import bottle (for scale)", "import bottle"),
 ]
@@ -135,7 +137,7 @@ def main() -> None:
         wall = [w - b for w, b in zip(walls[label], walls[base])]
         text = spread(walls[label], "{:.1f}") if label == base else spread(wall, "{:.1f}")
         print(f"{label:<64} {text:>28} {spread(selfs[label], '{:.1f}'):>30}")
-    app, target = CASES[3][0], CASES[4][0]
+    app, target = CASES[3][0], CASES[5][0]
     wall_gap = [a - b for a, b in zip(walls[app], walls[target])]
     self_gap = [a - b for a, b in zip(selfs[app], selfs[target])]
     print(f"\napp line - import http.server, per iteration: wall {spread(wall_gap, '{:+.1f}', ' ms')}; "
