@@ -175,11 +175,11 @@ def main() -> None:
                 continue
             print(f"  {name:<14} req/s {spread([c[0] for c in cells], '{:,.0f}'):>32}   CPU µs/request "
                   f"{spread([c[1] * 1e6 for c in cells], '{:.0f}')}")
-        for name in names:
-            if name == "flask":
-                continue
-            pairs = [(a, b) for a, b in zip(rows[(name, level)], rows[("flask", level)]) if a and b]
-            print(f"  {name} / flask: req/s {spread([a[0] / b[0] for a, b in pairs], unit='x')}; "
+        comparisons = [(name, "flask") for name in names if name != "flask"]
+        comparisons += [("kali", name) for name in names if name.startswith("kali@")]
+        for a_name, b_name in comparisons:
+            pairs = [(a, b) for a, b in zip(rows[(a_name, level)], rows[(b_name, level)]) if a and b]
+            print(f"  {a_name} / {b_name}: req/s {spread([a[0] / b[0] for a, b in pairs], unit='x')}; "
                   f"CPU per request {spread([a[1] / b[1] for a, b in pairs], unit='x')}")
 
 
