@@ -233,13 +233,15 @@ def main() -> None:
         text = spread(done, "{:.0f}") if done else "-"
         print(f"{name:<16} {text:>44}  {len(series) - len(done)}")
     print()
-    for name in servers:
-        if name == "kali":
-            continue
-        pairs = [(a, b) for a, b in zip(times["kali"], times[name]) if a is not None and b is not None]
-        if pairs:
-            print(f"kali / {name}: load time {spread([a / b for a, b in pairs], unit='x')} "
-                  f"(below 1 means kali is faster)")
+    print("per-iteration ratios of load times (below 1: the first is faster)")
+    ours = [name for name in servers if name == "kali" or name.startswith("kali@")]
+    for mine in ours:
+        for name in servers:
+            if name in ours and (mine != "kali" or name == "kali"):
+                continue
+            pairs = [(a, b) for a, b in zip(times[mine], times[name]) if a is not None and b is not None]
+            if pairs:
+                print(f"  {mine} / {name}: {spread([a / b for a, b in pairs], unit='x')}")
 
 
 if __name__ == "__main__":
