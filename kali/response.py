@@ -370,19 +370,26 @@ def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Respon
 
 
 def internal_error(request: Any, *, debug: bool = True) -> Response:
-    """The 500 page for the exception being handled; logs the traceback."""
+    """The 500 page for the exception being handled; logs the traceback.
+
+    With `debug` (the caller's decision: only ever for a client on this machine) the
+    page is the debug page, kali's own whatever `set_error_page` says; without it, the
+    error page says only that the details are in the log.
+    """
     logger.exception("error while handling %s %s", request.method, request.target)
-    detail = None
-    if debug:
-        # The error itself first (for a template mistake: file:line:col and a caret), then
-        # the traceback that leads to it, which can be long.
-        error = sys.exc_info()[1]
-        summary = "".join(traceback.format_exception_only(type(error), error)) if error else ""
-        detail = summary + "\n" + traceback.format_exc()
-    message = f"The handler for {request.method} {request.target} raised an exception."
-    if not debug:
-        message = "The server could not complete this request; the details are in its log."
-    return Response.generic(500, message, detail=detail)
+    error = sys.exc_info()[1]
+    if debug and error is not None:
+        try:
+            from .debug_page import debug_page  # loaded on the first error, not by `import kali`
+            return Response(debug_page(request, error), code=500, headers={"Cache-Control": "no-store"})
+        except Exception:
+            # The page must not hide the error it reports: fall back to the plain traceback.
+            logger.exception("the debug page failed; showing the plain traceback")
+            summary = "".join(traceback.format_exception_only(type(error), error))
+            detail = summary + "\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            message = f"The handler for {request.method} {request.target} raised an exception."
+            return Response(error_page(500, message, detail), code=500, headers={"Cache-Control": "no-store"})
+    return Response.generic(500, "The server could not complete this request; the details are in its log.")
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -453,11 +453,96 @@ def parse(source: Source, formatters: FormatterLookup, load: Optional[Loader], i
             raise token.loc.error(f"unknown directive {' '.join(token.words)!r} (known: {_KNOWN})")
 
     if len(stack) > 1:
-        frame = stack[-1]
-        raise frame.opener.loc.error(f"unclosed '{frame.kind if frame.kind != 'fill' else 'slot'}': add <!--{{end}}-->")
+        raise _unclosed(tokens, stack[0].kind == "extending", in_fill, stack[-1].opener)
     if parsed.extends is None:
         parsed.tree = tuple(stack[0].parts["start"])
     return parsed
+
+
+def _unclosed(tokens: list[Token], extending: bool, in_fill: bool, innermost: Directive) -> TemplateError:
+    """The error for a section left open: at the section most likely missing its ``end``.
+
+    Each ``end`` closes the innermost open section, so when one ``end`` is missing
+    the section left open at the end of the text is often an outer one (a ``slot``
+    whose last ``end`` went to an ``if`` inside it). Any section opened inside it
+    could be the culprit instead, if the text still nests with that section's
+    ``end`` supposed just before the ``end`` that closed it. Among the candidates,
+    the one whose ``end``s then line up best with their openers (same line, same
+    indentation) wins, then an ``if`` or ``for`` over a ``slot``, then the innermost.
+    """
+    as_parsed = _pairs(tokens, extending, in_fill, None)
+    if as_parsed is None:  # not expected (the parser accepted this nesting): the parser's own answer
+        return innermost.loc.error(f"unclosed '{innermost.words[0]}': add <!--{{end}}-->")
+    candidates = [(as_parsed, innermost)]
+    for opener, end in as_parsed:
+        if opener.loc.offset > innermost.loc.offset:
+            pairs = _pairs(tokens, extending, in_fill, (opener, end))
+            if pairs is not None:
+                candidates.append((pairs, opener))
+    ranked = sorted(
+        ((sum(_alignment(*pair) for pair in pairs), opener.words[0] != "slot", opener.loc.offset, opener)
+         for pairs, opener in candidates),
+        key=lambda entry: entry[:3], reverse=True)
+    fit, _, _, culprit = ranked[0]
+    message = f"unclosed '{culprit.words[0]}': add <!--{{end}}-->"
+    tied = [entry[3] for entry in ranked[1:] if entry[0] == fit]
+    if tied:  # the layout does not tell them apart: name the other reading too
+        other = innermost if innermost in tied else tied[0]
+        line = other.loc.source.position(other.loc.offset)[0]
+        message += f" (or, if it is closed, the '{other.words[0]}' on line {line} is not)"
+    return culprit.loc.error(message)
+
+
+def _pairs(tokens: list[Token], extending: bool, in_fill: bool,
+           unclosed: Optional[tuple[Directive, Directive]]) -> Optional[list[tuple[Directive, Directive]]]:
+    """Each (opener, end) pair of a template left with one section open.
+
+    With ``unclosed=(opener, end)``: as if that opener had no ``end`` of its own and
+    its section stopped just before ``end`` (which then closes the next one out);
+    None if the text does not nest that way.
+    """
+    stack: list[tuple[str, Optional[Directive], str]] = [("extending" if extending else "root", None, "start")]
+    pairs: list[tuple[Directive, Directive]] = []
+    for token in tokens:
+        if unclosed is not None and token is unclosed[1]:
+            if stack[-1][1] is not unclosed[0]:
+                return None
+            stack.pop()
+        kind, opener, part = stack[-1]
+        if not isinstance(token, Directive):
+            if kind == "extending" and (isinstance(token, Value) or token.text.strip()):
+                return None
+            continue
+        word = token.words[0] if token.words else ""
+        if kind == "extending" and word != "slot":
+            return None
+        if word == "end":
+            if opener is None:
+                return None
+            stack.pop()
+            pairs.append((opener, token))
+        elif word in ("for", "if", "slot"):
+            stack.append(("fill" if kind == "extending" else word, token, "start"))
+        elif word in ("each", "after", "otherwise"):
+            order = _SECTION_ORDER.get(kind)
+            if order is None or word not in order or order.index(word) <= order.index(part):
+                return None
+            stack[-1] = (kind, opener, word)
+        elif word == "super" and not (in_fill or any(frame[0] == "fill" for frame in stack)):
+            return None
+    return pairs if unclosed is None or len(stack) == 1 else None
+
+
+def _alignment(opener: Directive, end: Directive) -> int:
+    """How well an ``end`` lines up with the section it closes: 1 same line or indentation, -1 another indentation."""
+    open_line, open_col, open_text = opener.loc.source.position(opener.loc.offset)
+    end_line, end_col, end_text = end.loc.source.position(end.loc.offset)
+    if open_line == end_line:
+        return 1
+    open_indent, end_indent = open_text[: open_col - 1], end_text[: end_col - 1]
+    if open_indent.strip() or end_indent.strip():  # not alone at the start of its line: no evidence
+        return 0
+    return 1 if open_indent == end_indent else -1
 
 
 def _close(frame: _Open) -> Node:
@@ -577,13 +662,15 @@ class _Origin:
 
     role: str  # 'param', 'lookup', 'format', 'loop', 'if'
     node: Union[_Param, Value, Loop, If]
+    head: str = ""  # the local holding the path's first name, to retrace a failed lookup
 
 
 class CompiledTemplate:
     """A render function plus what is needed to explain its failures."""
 
-    def __init__(self, render: Callable[[dict[str, Any]], list[Any]], code: CodeType, origins: dict[int, _Origin], parameters: tuple[str, ...], source: str) -> None:
+    def __init__(self, render: Callable[[dict[str, Any]], list[Any]], code: CodeType, origins: dict[int, _Origin], parameters: tuple[str, ...], source: str, lookup: Callable[[object, str], object]) -> None:
         self.render = render
+        self.lookup = lookup
         self.code = code
         self.origins = origins
         self.parameters = parameters
@@ -592,29 +679,96 @@ class CompiledTemplate:
     def explain(self, exc: BaseException) -> Optional[TemplateRuntimeError]:
         """A TemplateRuntimeError naming the placeholder, file and line where ``exc`` was raised, if it was ours."""
         lineno = None
+        frame = None
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code is self.code:
-                lineno = tb.tb_lineno
+                lineno, frame = tb.tb_lineno, tb.tb_frame
             tb = tb.tb_next
         origin = self.origins.get(lineno) if lineno is not None else None
-        if origin is None:
+        if origin is None or frame is None:
             return None
         why = f"{type(exc).__name__}: {exc}"
         node = origin.node
+        # Suggestions cost nothing on the happy path: they are worked out here, after the failure.
         if isinstance(node, _Param):
-            return node.loc.runtime_error(f"missing parameter '{node.name}' (pass {node.name}=None to render nothing)", node.name)
+            passed = frame.f_locals.get("P")
+            meant = _closest_name(node.name, [k for k in passed if isinstance(k, str)] if isinstance(passed, dict) else [])
+            advice = f"pass {node.name}=None to render nothing"
+            if meant is not None:
+                return node.loc.runtime_error(f"missing parameter '{node.name}' — did you mean '{meant}'? (or {advice})", node.name)
+            return node.loc.runtime_error(f"missing parameter '{node.name}' ({advice})", node.name)
         dotted = ".".join(node.path)
+        hint = ""
+        if origin.role != "format" and isinstance(exc, (LookupError, AttributeError)):
+            hint = self._lookup_hint(frame.f_locals, origin, node)
         if isinstance(node, Value):
             if origin.role == "format":
                 message = f"formatter '{node.formatter}' failed on {node.token}: {why}"
             else:
-                message = f"cannot look up {node.token}: {why}"
+                message = f"cannot look up {node.token}: {why}{hint}"
         elif isinstance(node, Loop):
-            message = f"cannot loop over '{dotted}': {why}"
+            message = f"cannot loop over '{dotted}': {why}{hint}"
         else:
-            message = f"cannot test '{dotted}': {why}"
+            message = f"cannot test '{dotted}': {why}{hint}"
         return node.loc.runtime_error(message, dotted)
+
+    def _lookup_hint(self, local_values: Mapping[str, Any], origin: _Origin, node: Union[Value, Loop, If]) -> str:
+        """' — did you mean ...?' for the step of ``node.path`` that failed, retraced from the render's locals."""
+        if origin.head not in local_values:
+            return ""
+        subject = local_values[origin.head]
+        path = node.path
+        # A condition's last step cannot fail (absent reads as false): only the steps before it can.
+        last = len(path) - 1 if isinstance(node, If) else len(path)
+        for index in range(1, last):
+            part = path[index]
+            if subject is None:
+                return ""
+            try:
+                if part.isdigit():
+                    subject = subject[int(part)]
+                elif type(subject) is dict:
+                    subject = subject[part]
+                else:
+                    subject = self.lookup(subject, part)
+            except LookupError:
+                candidates = [] if part.isdigit() else _names_of(subject)
+                meant = _closest_name(part, candidates)
+                if meant is not None:
+                    fixed = ".".join(path[:index] + (meant,) + path[index + 1 :])
+                    if isinstance(node, Value):
+                        fmt = f":{node.formatter}" if node.formatter else ""
+                        return f" — did you mean {{{'.' if node.raw else ''}{fixed}{fmt}}}?"
+                    return f" — did you mean '{fixed}'?"
+                if candidates and len(candidates) <= 12:
+                    return f" ('{'.'.join(path[:index])}' has {', '.join(candidates)})"
+                return ""
+            except Exception:  # a property that raises: not a misspelling
+                return ""
+        return ""
+
+
+def _names_of(subject: object) -> list[str]:
+    """What a template could look up on ``subject``: a mapping's (or Row's) keys, else its public attributes."""
+    try:
+        if hasattr(type(subject), "keys") and hasattr(type(subject), "__getitem__"):
+            return [key for key in subject.keys() if isinstance(key, str)]  # type: ignore[attr-defined]
+        return [name for name in dir(subject) if not name.startswith("_")]
+    except Exception:  # an odd object that cannot list itself gets no suggestion
+        return []
+
+
+def _closest_name(word: str, candidates: list[str]) -> Optional[str]:
+    """The candidate a misspelt ``word`` most likely stands for, if one is close enough."""
+    folded = word.casefold()
+    for name in candidates:
+        if name.casefold() == folded:
+            return name
+    import difflib  # only needed once something has failed
+
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 class _CodeWriter:
@@ -721,7 +875,7 @@ def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup:
         raise TemplateError(f"template too complex to compile ({type(exc).__name__}: {exc}); nest fewer sections", name) from None
     exec(code, namespace)
     render = cast(Callable[[dict[str, Any]], list[Any]], namespace["render"])
-    return CompiledTemplate(render, render.__code__, origins, tuple(writer.params), source)
+    return CompiledTemplate(render, render.__code__, origins, tuple(writer.params), source, lookup)
 
 
 def _inline_slots(tree: Tree) -> Iterator[Node]:
@@ -763,7 +917,8 @@ def _write_block(w: _CodeWriter, tree: Tree, indent: int) -> bool:
                 run.append(node.text)
         elif isinstance(node, Value):
             lookup = w.path(node.path, node.loc)
-            as_lookup, as_format = _Origin("lookup", node), _Origin("format", node)
+            head = w.head(node.path[0], node.loc)
+            as_lookup, as_format = _Origin("lookup", node, head), _Origin("format", node, head)
             if not node.raw:
                 if node.format_func is None:
                     run.append([(f"e({lookup})", as_lookup)])
@@ -785,7 +940,7 @@ def _write_block(w: _CodeWriter, tree: Tree, indent: int) -> bool:
         elif isinstance(node, If):
             flush()
             condition = w.path(node.path, node.loc, soft_last=True)
-            w.emit(indent, f"if {'not ' if node.negate else ''}{condition}:", _Origin("if", node))
+            w.emit(indent, f"if {'not ' if node.negate else ''}{condition}:", _Origin("if", node, w.head(node.path[0], node.loc)))
             if not _write_block(w, node.then, indent + 1):
                 w.emit(indent + 1, "pass")
             if node.otherwise:
@@ -806,7 +961,7 @@ def _write_loop(w: _CodeWriter, node: Loop, indent: int) -> None:
         w.emit(indent, f"{flag} = True")
     var = w.fresh("v", node.var)
     # None is an empty sequence: an optional list needs no extra 'if'.
-    w.emit(indent, f"for {var} in (() if ({temp} := {sequence}) is None else {temp}):", _Origin("loop", node))
+    w.emit(indent, f"for {var} in (() if ({temp} := {sequence}) is None else {temp}):", _Origin("loop", node, w.head(node.path[0], node.loc)))
     if node.preamble:
         # The preamble runs once, before the first item: it sees the outer
         # names only, so it is compiled outside the loop variable's scope.

@@ -14,7 +14,10 @@ Placeholders
                      (an iolist, which is simply nested).
     ``{name:fmt}``   the value passed through formatter ``fmt``, then escaped
                      (``{.name:fmt}``: not escaped). Built in: ``num`` (1,234,567),
-                     ``cents`` (1,234.50), ``date`` (YYYY-MM-DD). Add your own with
+                     ``cents`` (1,234.50), ``date`` (YYYY-MM-DD), ``url`` (percent-encoded
+                     for a query value: ``href="?q={q:url}"``), ``path`` (the same
+                     for one path segment, refusing '', '.' and '..':
+                     ``href="/tags/{tag:path}"``). Add your own with
                      :func:`register_formatter`, ``TemplateFolder(formatters=...)``
                      or ``Template(formatters=...)``; formatters are looked up when
                      a template is loaded, and an unknown one is a load-time error.
@@ -88,7 +91,10 @@ marker alone on its line removes the whole line from the output.
 Errors: malformed text raises :class:`TemplateError` when the template is
 loaded, as ``file:line:col: message`` followed by the line and a caret. Failures
 while rendering raise :class:`TemplateRuntimeError` (a subclass) naming the
-placeholder, file and line, with the original exception chained.
+placeholder, file and line, with the original exception chained; a failed
+lookup suggests the closest name (``did you mean {b.title}?``), worked out only
+after the failure. A section missing its ``end`` is reported at the section
+most likely left open, not at whichever one the last ``end`` failed to close.
 """
 
 from __future__ import annotations
@@ -214,7 +220,31 @@ def _format_date(value: object) -> str:
     raise TypeError(f"expected a date, got {type(value).__name__} {value!r}")
 
 
-_FORMATTERS: dict[str, Formatter] = {"num": _format_num, "cents": _format_cents, "date": _format_date}
+def _format_url(value: object) -> str:
+    """Percent-encoded for a URL's query value ('a&b/c' -> 'a%26b%2Fc').
+
+    Everything but letters, digits and ``-._~`` is encoded (UTF-8 first), so ``&``,
+    ``=``, ``#``, ``+``, ``?``, ``/`` and spaces stay data instead of ending the value.
+    """
+    from urllib.parse import quote  # loaded by the first template that uses it, not by every import
+
+    if isinstance(value, (bytes, bytearray)):
+        return quote(bytes(value), safe="")
+    return quote(value if isinstance(value, str) else str(value), safe="")
+
+
+def _format_path(value: object) -> str:
+    """Percent-encoded as one path segment, like ``url``; '', '.' and '..' raise (they cannot be a segment)."""
+    encoded = _format_url(value)
+    if encoded in ("", ".", ".."):
+        # Browsers drop or climb over such a segment ('%2E%2E' too), and an empty one
+        # makes another path: better a clear error than a link to the wrong page.
+        raise ValueError(f"{value!r} cannot be a path segment (the link would lead elsewhere)")
+    return encoded
+
+
+_FORMATTERS: dict[str, Formatter] = {"num": _format_num, "cents": _format_cents, "date": _format_date,
+                                     "url": _format_url, "path": _format_path}
 _FORMATTER_NAME = re.compile(r"[^\W\d]\w*")
 
 

@@ -1,14 +1,16 @@
-"""Helpers shared by kali's tests: in-thread servers, example subprocesses, raw sockets."""
+"""Helpers shared by kali's tests: in-thread servers, example subprocesses, raw sockets, Chromium."""
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,27 +36,69 @@ def running_server(handler: Any, **options: Any) -> Iterator[Server]:
             raise RuntimeError("the test server did not stop within 10 s")
 
 
+@dataclass(frozen=True)
+class Reply:
+    """Everything a raw socket received, and how the connection ended.
+
+    `ending` is "closed" (the server sent FIN), "reset" (the server aborted the connection)
+    or "timed out" (it was still open when the client stopped waiting): a test that claims
+    the server closed a connection asserts `reply.closed`, which a timeout never satisfies.
+    """
+
+    data: bytes
+    ending: str
+
+    @property
+    def closed(self) -> bool:
+        """The server ended the connection (FIN or reset), rather than the client giving up."""
+        return self.ending in ("closed", "reset")
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> Reply:
+    """Read from `sock` (plain or TLS) until the server closes it, or `timeout` seconds in all have passed."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Reply(b"".join(chunks), "timed out")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            return Reply(b"".join(chunks), "timed out")
+        except ssl.SSLEOFError:
+            # TLS closed without close_notify: still the server's FIN.
+            return Reply(b"".join(chunks), "closed")
+        except ConnectionResetError:
+            return Reply(b"".join(chunks), "reset")
+        if not chunk:
+            return Reply(b"".join(chunks), "closed")
+        chunks.append(chunk)
+
+
+def exchange(port: int, data: bytes, *, timeout: float = 5.0, host: str = "127.0.0.1",
+             shut_write: bool = False) -> Reply:
+    """Send raw bytes (then half-close if `shut_write`), return what came back and how the connection ended."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            if data:
+                sock.sendall(data)
+            if shut_write:
+                sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass     # the server may answer and stop reading before everything is sent
+        return read_until_closed(sock, timeout)
+
+
 def raw_request(port: int, data: bytes, *, timeout: float = 5.0, host: str = "127.0.0.1",
                 shut_write: bool = False) -> bytes:
-    """Send raw bytes, return everything the server sends until it closes (or the timeout)."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        if data:
-            sock.sendall(data)
-        if shut_write:
-            sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+    """Send raw bytes, return everything the server sends; fails if it has not closed within `timeout`."""
+    reply = exchange(port, data, timeout=timeout, host=host, shut_write=shut_write)
+    if not reply.closed:
+        raise AssertionError(f"the server did not close the connection within {timeout} s; "
+                             f"it sent {len(reply.data)} bytes: {reply.data[:200]!r}")
+    return reply.data
 
 
 def get(port: int, path: str = "/", *, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
@@ -133,6 +177,15 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def require_mypy() -> None:
+    """Fail (never skip) without mypy: it is a test dependency, and a skip would let CI pass unchecked."""
+    import pytest
+    try:
+        import mypy  # noqa: F401
+    except ImportError:
+        pytest.fail("mypy is missing: it is a test dependency (tests/requirements.txt, installed by ./demo.sh test)")
 
 
 CHROMIUM = "/usr/bin/chromium"

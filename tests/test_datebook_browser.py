@@ -1,4 +1,4 @@
-"""The datebook example in headless Chromium, run as a real subprocess: the whole flow of issue 8, and the README screenshot.
+"""The datebook example in headless Chromium, run as a real subprocess: its whole flow, and the README screenshot.
 
 Add a contact, submit a bad form and see every error next to its field with the
 typed text kept, fix and save, find the contact by search, sort, add an

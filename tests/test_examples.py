@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
@@ -84,7 +86,7 @@ def test_examples_work_offline_no_cdn_links() -> None:
     assert checked >= 20
 
 
-# -- ./demo.sh NAME --port --no-browser, on a bare Python -------------------------------------
+# -- ./demo.sh NAME --port --no-browser ------------------------------------------------------------
 
 def test_demo_sh_runs_intro_with_port_and_no_browser_on_plain_python(tmp_path: Path) -> None:
     # No venv: the interpreter demo.sh finds on PATH, and only the standard library.
@@ -101,6 +103,129 @@ def test_demo_sh_runs_intro_with_port_and_no_browser_on_plain_python(tmp_path: P
         assert reply.startswith(b"HTTP/1.0 200") and b"Hello, Ada!" in reply
     finally:
         stop_process(proc)
+
+
+ORDER: list[str] = load("catalog").ORDER
+
+
+@pytest.fixture
+def browser_marker(tmp_path: Path) -> tuple[Path, Path]:
+    """A fake browser command (for $BROWSER) that leaves a file behind when it is run."""
+    marker = tmp_path / "browser-was-opened"
+    script = tmp_path / "fake-browser"
+    script.write_text(f'#!/bin/sh\necho "$1" > "{marker}"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, marker
+
+
+def demo_env(tmp_path: Path, fake_browser: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
+    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_DATA_DIR=str(tmp_path / "data"),
+               KALI_DATEBOOK_DB=str(tmp_path / "datebook.sqlite3"), KALI_GUARD_DB=str(tmp_path / "guard.sqlite3"),
+               KALI_UPLOADS_DIR=str(tmp_path / "uploads"))
+    return env
+
+
+def fetch(port: int, path: str) -> bytes:
+    return raw_request(port, f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=10)
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_demo_sh_runs_every_example_with_port_and_no_browser(name: str, tmp_path: Path,
+                                                            browser_marker: tuple[Path, Path]) -> None:
+    fake_browser, marker = browser_marker
+    proc = subprocess.Popen(["sh", str(ROOT / "demo.sh"), name, "--port", "0", "--no-browser"], cwd=str(tmp_path),
+                            env=demo_env(tmp_path, fake_browser), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = wait_for_url(proc, 20)
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port != 8080, "--port 0 was not passed on"
+        home = fetch(port, "/")
+        assert home.startswith(b"HTTP/1.0 200") and b"<!DOCTYPE html>" in home, home[:300]
+        assert b'href="/static/kali.css"' in home or b"href='/static/kali.css'" in home
+        assert fetch(port, "/static/kali.css").startswith(b"HTTP/1.0 200")
+        time.sleep(0.5)           # the browser is opened from a thread right after the URL is printed
+    finally:
+        stop_process(proc)
+    assert not marker.exists(), "--no-browser was ignored: a browser was opened"
+
+
+def test_without_no_browser_the_fake_browser_is_opened(tmp_path: Path, browser_marker: tuple[Path, Path]) -> None:
+    # The control for the test above: the marker does appear when a browser is asked for.
+    fake_browser, marker = browser_marker
+    proc = subprocess.Popen(["sh", str(ROOT / "demo.sh"), "intro", "--port=0"], cwd=str(tmp_path),
+                            env=demo_env(tmp_path, fake_browser), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = wait_for_url(proc, 20)
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_process(proc)
+    assert marker.exists() and marker.read_text().strip().startswith(url)
+
+
+# -- demo.cmd, the same front door on Windows ------------------------------------------------------
+
+DEMO_CMD = ROOT / "demo.cmd"
+
+
+def test_demo_cmd_has_windows_line_endings() -> None:
+    # cmd.exe mis-parses labels (goto) in files with bare LF line ends.
+    data = DEMO_CMD.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 10
+
+
+def test_demo_cmd_mirrors_demo_sh() -> None:
+    cmd = DEMO_CMD.read_text(encoding="ascii")
+    sh = (ROOT / "demo.sh").read_text(encoding="utf-8")
+    # Every word demo.sh understands, demo.cmd understands too.
+    for word in ("list", "-h", "--help", "test", "--port", "--no-browser"):
+        assert f'"{word}"' in sh or f"{word})" in sh or f"| {word}" in sh or f"{word} |" in sh, word
+        assert f'"{word}"' in cmd, f"demo.cmd does not handle {word}"
+    for name in ("KALI_PORT", "KALI_NO_BROWSER", "PYTHON", ".kali-requirements", "tests/requirements.txt",
+                 "examples/catalog.py"):
+        assert name in sh and name.replace("/", "\\") in cmd, name
+    assert "exit /b 2" in cmd and "exit 2" in sh          # an unknown example is an error in both
+
+
+def arguments_read_after_a_shift(script: str) -> list[int]:
+    """Line numbers where a parenthesised block reads %1..%9 after a `shift` inside the same block.
+
+    cmd.exe expands a whole block when it reads it, so such a %1 is still the old %1.
+    (Reading arguments before the shifts, then `goto`, is the correct idiom.)
+    """
+    argument = re.compile(r"%~?[0-9]")
+    found = []
+    depth = 0
+    shifted = False
+    for number, line in enumerate(script.splitlines(), 1):
+        code = line.strip()
+        if code.lower().startswith("rem"):
+            continue
+        for block in re.findall(r"\(([^()]*)\)", code):          # one-line blocks: ( ... shift ... %1 )
+            if argument.search(block.lower().partition("shift")[2]):
+                found.append(number)
+        if depth and shifted and argument.search(code):
+            found.append(number)
+        if depth and re.match(r"shift\b", code, re.I):
+            shifted = True
+        depth += code.count("(") - code.count(")")
+        if depth <= 0:
+            depth, shifted = 0, False
+    return found
+
+
+def test_the_shift_checker_catches_what_it_should() -> None:
+    assert arguments_read_after_a_shift('if "%1"=="x" (set A=%2& shift & set B=%1& goto x)') == [1]
+    assert arguments_read_after_a_shift('if "%1"=="x" (\n  set A=%~2\n  shift\n  set B=%~1\n)') == [4]
+    assert arguments_read_after_a_shift('if "%1"=="x" (\n  set A=%~2\n  shift\n  goto x\n)\necho %1') == []
+
+
+def test_demo_cmd_never_reads_an_argument_after_a_shift_in_the_same_block() -> None:
+    assert arguments_read_after_a_shift(DEMO_CMD.read_text(encoding="ascii")) == []
 
 
 # -- intro ------------------------------------------------------------------------------------
@@ -281,3 +406,37 @@ def test_examples_run_from_any_working_directory(tmp_path: Path) -> None:
             assert reply.startswith(b"HTTP/1.0 200"), (path, reply[:200])
     finally:
         stop_process(proc)
+
+
+# -- where the examples keep their data --------------------------------------------------------
+
+def database_file(module: ModuleType) -> Path:
+    return Path(module.db.execute("PRAGMA database_list").fetchone()["file"])
+
+
+@pytest.mark.parametrize("name, variable", [("datebook", "KALI_DATEBOOK_DB"), ("guard", "KALI_GUARD_DB")])
+def test_sqlite_examples_use_the_data_folder_unless_a_file_is_named(name: str, variable: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KALI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv(variable, raising=False)
+    module = load(name)
+    try:
+        assert database_file(module) == tmp_path / "data" / f"kali-{name}" / f"kali-{name}.sqlite3"
+    finally:
+        module.db.close()
+    named = tmp_path / "elsewhere.sqlite3"
+    monkeypatch.setenv(variable, str(named))
+    module = load(name)
+    try:
+        assert database_file(module) == named
+        assert module.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] >= 2
+    finally:
+        module.db.close()
+
+
+def test_uploads_use_the_data_folder_unless_a_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KALI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("KALI_UPLOADS_DIR", raising=False)
+    assert load("uploads").FOLDER == tmp_path / "data" / "kali-uploads"
+    monkeypatch.setenv("KALI_UPLOADS_DIR", str(tmp_path / "mine"))
+    assert load("uploads").FOLDER == tmp_path / "mine"

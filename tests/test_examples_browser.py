@@ -159,14 +159,15 @@ def test_intro(tab: Watched, data_dir: Path) -> None:
         tab.expect(404, "/add/2/forty")
         tab.goto(url + "add/2/forty", status=404)
 
-        # The 500 page carries the traceback, down to the line that raised.
+        # The 500 page carries the error and the traceback, down to the app's line that raised.
         tab.goto(url)
         tab.expect(500, "/broken")
         with tab.page.expect_navigation():
             tab.page.click("a[href='/broken']")
         assert tab.text("h1") == "500 Internal Server Error"
-        traceback = tab.text("pre")
-        assert "Traceback" in traceback and "KeyError: 'test'" in traceback and "intro.py" in traceback
+        assert tab.text(".exception") == "KeyError: 'test'"
+        assert "Traceback" in tab.text(".traceback h2")
+        assert "intro.py" in tab.text(".frame.app") and tab.page.locator(".frame.app").last.is_visible()
 
         tab.expect(403, "/secret")
         tab.goto(url + "secret", status=403)
@@ -294,16 +295,21 @@ def test_templates_tour(tab: Watched, data_dir: Path) -> None:
         tab.expect(500, "/broken")
         with page.expect_navigation():
             page.click("#mistakes a[href='/broken']")
-        report = tab.text("pre")
+        report = tab.text(".template")
         assert "templates/templates_tour/broken.tpl:6:1: unknown directive 'otherwize'" in report
-        assert "<!--{otherwize}-->\n^" in report
+        assert tab.text(".template .source") == "<!--{otherwize}-->"
+        assert tab.text(".template mark.at") == "<"                             # the caret's character
 
         # A parameter the handler forgot: named, with its line and a caret under it.
         tab.expect(500, "/forgot")
         tab.goto(url + "forgot", status=500)
-        report = tab.text("pre")
+        report = tab.text(".template")
         assert "templates/templates_tour/receipt.tpl:4:36: missing parameter 'total'" in report
-        assert "You paid {total:cents}.</p>\n" + " " * 35 + "^" in report
+        source = tab.text(".template .source")
+        assert source.endswith("You paid {total:cents}.</p>") and len(source) > 36
+        marked = tab.page.evaluate("""() => { const m = document.querySelector('.template mark.at');
+            return [m.textContent, m.previousSibling ? m.previousSibling.textContent.length : 0]; }""")
+        assert marked == ["{", 35]                                              # column 36
 
         # The rest of the app is untouched.
         tab.goto(url)
@@ -475,3 +481,22 @@ def test_json_api_page_lists_creates_and_shows_validation_errors(tab: Watched, d
         assert deleted.value.status == 204
         page.wait_for_function("document.querySelectorAll('#notes li').length == 1")
         assert "bread" not in tab.text("#notes")
+
+
+def test_json_api_page_shows_a_delete_that_failed(tab: Watched, data_dir: Path) -> None:
+    with example("json_api", data_dir) as url:
+        page = tab.page
+        tab.goto(url)
+        page.wait_for_selector("body[data-loaded=yes]")
+        # Another tab (here: a script) deletes the note the page still shows.
+        request = urllib.request.Request(url + "api/notes/1", method="DELETE")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 204
+        tab.expect(404, "/api/notes/1")
+        with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+            page.locator("#notes li[data-id='1'] button").click()
+        assert deleted.value.status == 404
+        page.wait_for_selector("#problem:not([hidden])")
+        assert tab.text("#problem") == "There is no note 1."
+        # The list is redrawn from the server: the note is gone there too.
+        page.wait_for_function("document.querySelectorAll('#notes li[data-id]').length == 0")

@@ -210,6 +210,27 @@ def test_test_regex_and_predicate() -> None:
         Test(42)  # type: ignore[arg-type]
 
 
+def test_test_around_a_nullable_lens_accepts_blank() -> None:
+    positive = Test(lambda n: n > 0, error="Enter a positive number.", lens=nullable(INT))
+    assert positive.to_native("  ") is None, "blank is no value: the predicate is not given None"
+    assert positive.to_native("3") == 3
+    with pytest.raises(ValidationError, match="positive"):
+        positive.to_native("-3")
+    five_digits = Test(r"[0-9]{5}", error="Enter five digits.", lens=nullable(INT))
+    assert five_digits.to_native("") is None
+    with pytest.raises(ValidationError, match="five digits"):
+        five_digits.to_native("123")
+    weekday = Test(lambda d: d.weekday() < 5, error="Choose a weekday.", lens=nullable(DATE))
+    assert weekday.to_native("") is None
+    with pytest.raises(ValidationError, match="weekday"):
+        weekday.to_native("2024-06-01")
+    # Without nullable, blank is still refused by the inner lens or the test.
+    with pytest.raises(ValidationError, match="required"):
+        Test(lambda n: n > 0, lens=INT).to_native("")
+    with pytest.raises(ValidationError, match="five"):
+        Test(r"[0-9]{5}", error="Enter five digits.").to_native("")
+
+
 def test_enum_lens() -> None:
     priority = EnumLens(["Low", "Normal", "High"])
     assert priority.to_text(2) == "High"
@@ -416,6 +437,28 @@ def test_radio_group() -> None:
     assert RadioGroup(["x", "y"]).convert("") is None
 
 
+@pytest.mark.parametrize("element", [
+    Pick(lens=EnumLens(["Low", "High"])),
+    Pick([1, 2], lens=INT),
+    Pick(lens=ChoiceLens(["a", "b"])),
+    RadioGroup(lens=EnumLens(["Low", "High"])),
+])
+def test_optional_choice_with_a_lens_gives_none_for_the_empty_choice(element: Any) -> None:
+    # A select has an empty choice unless required (Pick's docstring: the empty choice gives None).
+    if isinstance(element, Pick):
+        assert '<option value="" selected>' in element.html("p", None), "the empty choice is offered"
+    assert element.convert("") is None
+    assert element.convert(element.options[1][0]) is not None
+
+
+def test_required_choice_with_a_lens_still_refuses_blank() -> None:
+    pick = Pick(lens=EnumLens(["Low", "High"]), required=True)
+    assert '<option value=""' not in pick.html("p", None)
+    with pytest.raises(ValidationError):
+        pick.convert("")
+    assert pick.convert("High") == 1
+
+
 def test_checkbox() -> None:
     box = Checkbox(class_="toggle")
     assert box.html("vip", 1) == '<input name="vip" id="vip" type="checkbox" value="on" checked class="toggle">'
@@ -617,6 +660,42 @@ def test_blank_optional_fields_save_as_null() -> None:
     assert tuple(db.execute("select email, age, born from contact where id=1").fetchone()) == (None, None, None)
 
 
+def test_optional_enum_pick_in_a_formlet_saves_none() -> None:
+    saved: list[dict[str, Any]] = []
+
+    class Task(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"title": Entry(), "priority": Pick(lens=EnumLens(["Low", "High"]))})
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            saved.append(native)
+            return Response.redirect("/done")
+
+    r = Client(Task().handle).post("/task", data={"title": "Buy tea", "priority": "",
+                                                  CSRF_FIELD: csrf_token("/task")})
+    assert r.status == 303, r.text
+    assert saved == [{"title": "Buy tea", "priority": None}]
+
+
+def test_test_around_a_nullable_lens_in_a_formlet_is_not_a_500() -> None:
+    saved: list[dict[str, Any]] = []
+
+    class Order(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"qty": Entry(lens=Test(lambda n: n > 0, error="Enter at least 1.",
+                                                     lens=nullable(INT)))})
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            saved.append(native)
+            return Response.redirect("/done")
+
+    client = Client(Order().handle)
+    assert client.post("/order", data={"qty": "", CSRF_FIELD: csrf_token("/order")}).status == 303
+    r = client.post("/order", data={"qty": "0", CSRF_FIELD: csrf_token("/order")})
+    assert r.status == 422 and "Enter at least 1." in r.text
+    assert saved == [{"qty": None}]
+
+
 def test_save_error_redisplays_with_its_message() -> None:
     db = make_db()
     client = Client(contact_app(db))
@@ -746,6 +825,35 @@ def test_display_may_return_a_response() -> None:
     assert csrf_input("/item") in r.text
 
 
+def test_display_returning_a_response_keeps_the_422_and_403_statuses() -> None:
+    class Item(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"qty": Entry(lens=INT)})
+
+        def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+            return Response(["<form method=post>", fields["qty"], errors.get("_form", ""), "</form>"],
+                            headers={"X-Page": "mine"})
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            return Response.redirect("/done")
+
+    client = Client(Item().handle)
+    shown = client.get("/item")
+    assert shown.status == 200 and shown.headers["x-page"] == "mine"
+    bad = client.post("/item", data={"qty": "many", CSRF_FIELD: csrf_token("/item")})
+    assert bad.status == 422 and "Enter a whole number" in bad.text
+    refused = client.post("/item", data={"qty": "3"})
+    assert refused.status == 403, "a POST without its token is refused, whatever display returns"
+    assert "without its security token" in refused.text and 'value="3"' in refused.text
+    assert client.post("/item", data={"qty": "3", CSRF_FIELD: csrf_token("/item")}).status == 303
+
+    class Teapot(Item):
+        def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+            return Response("<form method=post></form>", code=418)
+
+    assert Client(Teapot().handle).post("/item", data={"qty": "x"}).status == 418, "a code the app chose is kept"
+
+
 def test_methods_other_than_get_and_post_are_405() -> None:
     r = Client(Simple().handle).put("/item", data={"title": "x"})
     assert r.status == 405
@@ -771,6 +879,30 @@ def test_formlet_reads_objects_and_dicts_as_records() -> None:
     page = Page(Client(ObjectRecord().handle).get("/item").text)
     assert page.one("input", name="title")["value"] == "From an object"
     assert page.one("input", name="ref")["value"] == "", "absent fields show blank"
+
+
+def test_plain_tuple_record_is_a_clear_error_not_a_blank_form() -> None:
+    db = sqlite3.connect(":memory:")      # no row_factory: rows are plain tuples
+    db.execute("create table item(title text, count integer)")
+    db.execute("insert into item values ('Hat', 3)")
+
+    class EditItem(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"title": Entry(), "count": Entry(lens=INT)})
+
+        def get_native(self, request: Any) -> Any:
+            return db.execute("select title, count from item").fetchone()
+
+    with pytest.raises(TypeError, match=r"EditItem.get_native returned a tuple.*sqlite3.Row"):
+        EditItem().do_GET(Client(lambda r: "").get("/item").request)
+    r = Client(EditItem().handle).get("/item")
+    assert r.status == 500
+    assert "method count" not in r.text, "never a tuple's method shown as a field value"
+
+    db.row_factory = sqlite3.Row
+    r = Client(EditItem().handle).get("/item")
+    assert r.status == 200
+    assert 'value="Hat"' in r.text and 'value="3"' in r.text
 
 
 # -- CSRF -------------------------------------------------------------------------------------------

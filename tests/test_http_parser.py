@@ -95,6 +95,19 @@ def test_leading_empty_lines_are_ignored() -> None:
     assert head.target == "/"
 
 
+def test_leading_empty_lines_are_ignored_at_every_split_point() -> None:
+    # RFC 9112 2.2: a server should ignore empty lines before the request line.  Split between
+    # the CR and the LF, the lone CR must not be refused as a bad method.
+    data = b"\r\n\r\nGET /x HTTP/1.0\r\n\r\n"
+    for cut in range(1, len(data)):
+        assert parse_all(data, [cut])[0].target == "/x", cut
+    assert parse_all(data, list(range(1, len(data))))[0].target == "/x"
+    # A CR that is not followed by LF is still garbage.
+    with pytest.raises(ProtocolError) as info:
+        parse_all(b"\rGET / HTTP/1.0\r\n\r\n", [1])
+    assert info.value.status == 400
+
+
 def test_http10_without_host_is_fine_but_http11_needs_one() -> None:
     assert parse_all(b"GET / HTTP/1.0\r\n\r\n")[0].version == "HTTP/1.0"
     assert status_of(b"GET / HTTP/1.1\r\n\r\n") == 400
@@ -207,6 +220,18 @@ def test_limits_give_414_431_413() -> None:
     chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
     assert status_of(chunked, max_body_size=10) == 413
     assert parse_all(chunked, max_body_size=11)[1] == b"hello world"
+
+
+def test_an_overlong_request_line_is_414_however_it_arrives() -> None:
+    data = b"GET /?" + b"a" * 70_000 + b" HTTP/1.0\r\n\r\n"
+    for cuts in ([], [1000], list(range(4096, len(data), 4096))):
+        with pytest.raises(ProtocolError) as info:
+            parse_all(data, cuts)
+        assert info.value.status == 414, cuts
+    # A short request line with an oversized header section stays a 431.
+    with pytest.raises(ProtocolError) as info:
+        parse_all(b"GET / HTTP/1.0\r\nX: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert info.value.status == 431
 
 
 def test_incomplete_head_growing_past_limit_is_431() -> None:

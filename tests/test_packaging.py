@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support import require_mypy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +109,18 @@ def test_python_m_kali(installed: Installed) -> None:
     assert bad.returncode == 2 and "--frobnicate" in bad.stderr
 
 
+@pytest.mark.parametrize("flags", [[], ["-OO"]])
+def test_python_m_kali_help_names_the_version_from_its_one_place(flags: list[str]) -> None:
+    # Pretend the version was bumped in kali/__init__.py: --help and --version must both follow.
+    code = ("import kali; kali.__version__ = '9.8.7'; from kali.__main__ import main; "
+            "main(['--help']); main(['--version'])")
+    done = subprocess.run([sys.executable, *flags, "-c", code], cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "--version" in done.stdout and "None" not in done.stdout
+    assert set(re.findall(r"kali (\d+\.\d+\.\d+)", done.stdout)) == {"9.8.7"}, done.stdout
+
+
 def test_metadata_and_files(installed: Installed) -> None:
     probe = textwrap.dedent("""
         import json
@@ -126,11 +140,28 @@ def test_metadata_and_files(installed: Installed) -> None:
     # Every module in the checkout made it into the package.
     expected = {f"kali/{p.name}" for p in (ROOT / "kali").glob("*.py")}
     assert expected <= set(files)
+    # kali's own assets (stylesheet, icon) ship as package data.
+    assets = {f"kali/assets/{p.name}" for p in (ROOT / "kali" / "assets").iterdir()}
+    assert assets and assets <= set(files)
+
+
+def test_installed_package_serves_its_own_assets(installed: Installed) -> None:
+    probe = textwrap.dedent("""
+        import json
+        from kali.reserved import asset_url, reserved
+        from kali.testing import Client
+        client = Client(reserved(lambda request: "app"))
+        r = client.get(asset_url("kali.css"))
+        print(json.dumps({"status": r.status, "type": r.headers["content-type"], "size": len(r.body)}))
+    """)
+    got = json.loads(installed.run("-c", probe).stdout)
+    assert got["status"] == 200 and got["type"].startswith("text/css")
+    assert got["size"] == (ROOT / "kali" / "assets" / "kali.css").stat().st_size
 
 
 def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
     """py.typed makes mypy use kali's own annotations (a missing marker is an error under --strict)."""
-    pytest.importorskip("mypy", reason="mypy is a test dependency (tests/requirements.txt)")
+    require_mypy()
     user = installed.outside / "user_code.py"
     user.write_text(textwrap.dedent("""
         from kali import Response
@@ -149,3 +180,35 @@ def test_type_checkers_see_the_installed_package(installed: Installed) -> None:
     assert 'Incompatible types in assignment (expression has type "int", variable has type "str")' in done.stdout
     assert "missing library stubs or py.typed" not in done.stdout
     assert done.stdout.count("error:") == 1, done.stdout
+
+
+# -- the repository itself -------------------------------------------------------------------------
+
+def git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run git with no user or system configuration (only the repository's own settings count)."""
+    env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
+    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=str(cwd), env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_fresh_clone_has_no_changes(tmp_path: Path) -> None:
+    # A file stored one way and checked out another (line endings against .gitattributes) shows
+    # as modified in every new clone, before anyone has touched it.
+    in_ci = os.environ.get("CI") == "true"
+    why_not = None
+    if shutil.which("git") is None:
+        why_not = "git is not installed"
+    else:
+        top = git("rev-parse", "--show-toplevel", cwd=ROOT)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
+            why_not = f"{ROOT} is not a git checkout (an sdist?)"
+    if why_not:
+        if in_ci:
+            pytest.fail(f"CI must run from a git checkout with git installed: {why_not}")
+        pytest.skip(why_not)
+    clone = tmp_path / "clone"
+    done = git("clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=clone)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout == "", f"a fresh clone is not clean:\n{status.stdout}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,10 @@ def test_every_example_in_the_table_exists_and_is_listed() -> None:
         else:
             raise AssertionError(f"the README lists {name}, but examples/{name}.py does not exist")
     assert (ROOT / "docs" / "datebook.png").exists()
+
+
+def test_readme_table_lists_the_examples_in_tutorial_order() -> None:
+    order = runpy.run_path(str(ROOT / "examples" / "catalog.py"), run_name="catalog")["ORDER"]
+    assert re.findall(r"^\| `(\w+)` \|", README, re.M) == order
+    image = re.search(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", README)
+    assert image is not None and (ROOT / image.group(1)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -141,6 +141,53 @@ def test_rebinding_is_refused_on_a_live_server() -> None:
         assert status == 200 and body == b"GET / ok"
 
 
+LOOK_ALIKES = [
+    "user@127.0.0.1:{port}",            # userinfo: a browser never sends it, a URL parser might strip it
+    "127.0.0.1:{port}@evil.example",
+    "localhost.evil.com:{port}",
+    "127.0.0.1.nip.io:{port}",
+    "localhost.:{port}",                # trailing dot
+    "127.1:{port}",                     # short and numeric spellings of 127.0.0.1
+    "2130706433:{port}",
+    "0x7f.1:{port}",
+    "[::ffff:127.0.0.1]:{port}",
+    "[0:0:0:0:0:0:0:1]:{port}",
+    "127.0.0.1:0{port}",                # the right port, spelled differently
+    "127.0.0.1:{port}:{port}",
+    "127.0.0.1:{port}/x",
+    "",                                 # empty
+]
+
+
+@pytest.mark.parametrize("host", LOOK_ALIKES)
+def test_look_alike_hosts_are_refused_on_a_live_server(host: str) -> None:
+    with running_server(secure(app)) as server:
+        value = host.format(port=server.port)
+        raw = f"GET / HTTP/1.1\r\nHost: {value}\r\n\r\n".encode("latin-1")
+        status, headers, _ = parse_response(raw_request(server.port, raw, timeout=10))
+    assert status == 421, value
+    assert headers["x-frame-options"] == "DENY"
+    assert calls == []
+
+
+@pytest.mark.parametrize("host", ["LOCALHOST:{port}", "LocalHost:{port}", "  127.0.0.1:{port}  ", "[::1]:{port}"])
+def test_this_servers_names_in_any_case_or_padding_are_accepted_on_a_live_server(host: str) -> None:
+    with running_server(secure(app)) as server:
+        raw = f"GET / HTTP/1.1\r\nHost: {host.format(port=server.port)}\r\n\r\n".encode("latin-1")
+        status, _, body = parse_response(raw_request(server.port, raw, timeout=10))
+    assert (status, body) == (200, b"GET / ok")
+
+
+def test_a_second_host_header_cannot_sneak_past_the_check() -> None:
+    with running_server(secure(app)) as server:
+        port = server.port
+        for first, second in ((f"127.0.0.1:{port}", f"evil.example:{port}"),
+                              (f"evil.example:{port}", f"127.0.0.1:{port}")):
+            raw = f"GET / HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n\r\n".encode()
+            assert parse_response(raw_request(port, raw, timeout=10))[0] == 400
+    assert calls == []
+
+
 # -- cross-site requests -----------------------------------------------------------------------
 
 OURS = "http://127.0.0.1:8080"
@@ -190,6 +237,19 @@ def test_forged_posts_are_refused(headers: dict[str, str]) -> None:
 def test_same_origin_posts_are_accepted(headers: dict[str, str]) -> None:
     response = client().post("/notes", data={"title": "x"}, headers=headers)
     assert response.status == 200 and response.text == "POST /notes ok"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://127.0.0.1:8080@evil.example"},
+    {"Origin": "http://evil.example#@127.0.0.1:8080"},
+    {"Referer": "http://127.0.0.1:8080@evil.example/form"},
+    {"Origin": "http://127.0.0.1:8080, https://evil.example"},
+    {"Sec-Fetch-Site": "something-new"},            # a value we do not know is not a pass
+])
+def test_origin_look_alikes_are_refused(headers: dict[str, str]) -> None:
+    response = Client(secure(app)).post("/notes", data={"a": "1"}, headers=headers)
+    assert response.status == 403, headers
+    assert calls == []
 
 
 def test_safe_methods_from_other_sites_pass() -> None:

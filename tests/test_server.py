@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import http
+import io
 import json
 import logging
 import os
@@ -18,7 +20,8 @@ import pytest
 
 from kali.http import HTTPError
 from kali.response import FileBody, Pause, Response
-from support import ROOT, get, parse_response, raw_request, running_server, stop_process, wait_for_url
+from support import (ROOT, get, parse_response, raw_request, read_until_closed, running_server, stop_process,
+                     wait_for_url)
 
 
 def app(request: Any) -> Any:
@@ -154,17 +157,19 @@ def test_access_log_line(server: Any, caplog: Any) -> None:
 
 
 def test_silent_preconnect_does_not_delay_a_real_request(server: Any) -> None:
+    connecting = time.monotonic()
     silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     try:
         time.sleep(0.05)
         started = time.monotonic()
         assert get(server.port, "/")[0] == 200
         assert time.monotonic() - started < 0.3
-        # The silent socket is closed without a reply after the first-packet timeout (0.5 s).
-        silent.settimeout(3)
-        t0 = time.monotonic()
-        assert silent.recv(100) == b""
-        assert 0.3 < time.monotonic() - t0 < 2.0
+        # The silent socket is closed without a reply once the first-packet timeout (0.5 s) has
+        # run from its connection (the server's clock starts at accept, after `connecting`).
+        reply = read_until_closed(silent, timeout=3)
+        closed_after = time.monotonic() - connecting
+        assert (reply.data, reply.ending) == (b"", "closed")
+        assert 0.5 <= closed_after < 2.0, closed_after
     finally:
         silent.close()
 
@@ -181,12 +186,10 @@ def test_slow_client_does_not_delay_others(server: Any) -> None:
                 assert get(server.port, "/")[0] == 200
                 latencies.append(time.monotonic() - t0)
             time.sleep(0.01)
-        reply = b""
-        while chunk := slow.recv(65536):
-            reply += chunk
+        reply = read_until_closed(slow)
     finally:
         slow.close()
-    assert parse_response(reply)[0] == 200
+    assert reply.closed and parse_response(reply.data)[0] == 200
     assert max(latencies) < 0.25, latencies
 
 
@@ -199,10 +202,8 @@ def test_client_that_stops_reading_does_not_stall_others(server: Any) -> None:
         for _ in range(5):
             assert get(server.port, "/")[0] == 200
         assert time.monotonic() - t0 < 1.0
-        received = 0
-        while chunk := stuck.recv(1 << 20):
-            received += len(chunk)
-        assert received > 10_000_000
+        reply = read_until_closed(stuck, timeout=10)
+        assert reply.closed and len(parse_response(reply.data)[2]) == 10_000_000
     finally:
         stuck.close()
 
@@ -212,10 +213,9 @@ def test_100_continue(server: Any) -> None:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"hello")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
-    status, _, body = parse_response(reply)
+        reply = read_until_closed(sock)
+    assert reply.closed
+    status, _, body = parse_response(reply.data)
     assert status == 200 and json.loads(body)["size"] == 5
 
 
@@ -239,13 +239,8 @@ def test_oversized_body_gets_413_not_a_reset() -> None:
                 sock.sendall(b"x" * 200_000)     # the client keeps sending after the 413
             except OSError:
                 pass
-            reply = b""
-            try:
-                while chunk := sock.recv(65536):
-                    reply += chunk
-            except ConnectionResetError:
-                pass
-        assert parse_response(reply)[0] == 413
+            reply = read_until_closed(sock)
+        assert reply.closed and parse_response(reply.data)[0] == 413
 
 
 def test_shut_down_response_ends_the_server() -> None:
@@ -291,10 +286,9 @@ def test_sigterm_finishes_the_response_in_flight(tmp_path: Any) -> None:
             sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
             time.sleep(0.3)               # the response is now partly sent, partly waiting
             proc.send_signal(signal.SIGTERM)
-            received = b""
-            while chunk := sock.recv(1 << 20):
-                received += chunk
-        status, headers, body = parse_response(received)
+            reply = read_until_closed(sock, timeout=10)
+        assert reply.closed
+        status, headers, body = parse_response(reply.data)
         assert status == 200 and len(body) == 20_000_000
         assert proc.wait(10) == 0
         assert "finishing responses in flight" in proc.stderr.read()
@@ -348,11 +342,9 @@ serve_http(handler, start=None, access_log=False)
                 sock.sendall(b"\r\n")
                 digest.update(block)
             sock.sendall(b"0\r\n\r\n")
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
-        assert reply.startswith(b"HTTP/1.0 200"), reply[:600]
-        result = json.loads(parse_response(reply)[2])
+            reply = read_until_closed(sock, timeout=60)
+        assert reply.closed and reply.data.startswith(b"HTTP/1.0 200"), reply.data[:600]
+        result = json.loads(parse_response(reply.data)[2])
         assert result["size"] == total and result["sha256"] == digest.hexdigest()
         # Python itself takes ~10-20 MiB; the gigabyte went to a temporary file, not memory.
         assert result["peak_kib"] < 80 * 1024, result
@@ -366,7 +358,8 @@ def test_the_500_page_states_the_error_before_the_traceback() -> None:
     def handler(request: Any) -> Any:
         raise KeyError("the-missing-thing")
     page = Client(handler).get("/").text
-    summary, traceback_at = page.find("KeyError: &#x27;the-missing-thing&#x27;"), page.find("Traceback (most recent")
+    summary = page.find("<pre class=\"exception\"><b>KeyError</b>: &#x27;the-missing-thing&#x27;")
+    traceback_at = page.find("<h2>Traceback <small>(most recent call last)")
     assert 0 < summary < traceback_at
 
 
@@ -420,3 +413,220 @@ serve_http(lambda request: "ok", start=None, timeout=30, secure=False)
         for sock in held:
             sock.close()
         stop_process(proc)
+
+
+# -- status lines and bodies on the wire -----------------------------------------------------------
+
+def test_any_status_code_http_status_knows_goes_out_with_its_phrase() -> None:
+    codes = [s for s in http.HTTPStatus if s >= 200]
+
+    def handler(request: Any) -> Any:
+        return Response("body", code=int(request.path[1:]))
+
+    with running_server(handler) as server:
+        for status in codes:
+            raw = raw_request(server.port, b"GET /%d HTTP/1.0\r\n\r\n" % status)
+            line = raw.split(b"\r\n", 1)[0].decode("ascii")
+            assert line == f"HTTP/1.0 {status.value} {status.phrase}", line
+            code, headers, body = parse_response(raw)
+            if status in (204, 304):
+                assert "content-length" not in headers
+            else:
+                assert headers["content-length"] == "4" and body == b"body"
+    with pytest.raises(ValueError, match="600"):
+        Response(code=600)
+
+
+def test_a_large_iolist_goes_out_with_scatter_gather_sendmsg(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(socket.socket, "sendmsg"):
+        pytest.skip("this platform has no socket.sendmsg")
+    calls: list[int] = []
+    real_sendmsg = socket.socket.sendmsg
+
+    def counting_sendmsg(self: socket.socket, buffers: Any, *args: Any) -> int:
+        buffers = list(buffers)
+        calls.append(len(buffers))
+        return real_sendmsg(self, buffers, *args)
+
+    monkeypatch.setattr(socket.socket, "sendmsg", counting_sendmsg)
+    piece = "ü" * 1000
+    with running_server(lambda request: [piece] * 2000) as server:
+        status, headers, body = parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n", timeout=10))
+    assert status == 200 and body == piece.encode() * 2000
+    assert headers["content-length"] == str(len(body))
+    # The head and many body chunks were handed to the kernel together, never joined first.
+    assert calls and max(calls) > 10, calls
+
+
+# -- failures while answering cost one response, never the server ---------------------------------
+
+def test_a_branded_error_page_that_fails_while_being_sent_falls_back_to_the_default(caplog: Any) -> None:
+    # set_error_page's renderer is called inside a try, but a lazy iolist it returns was only
+    # consumed by the server: its failure turned the 404 into a 500 page that failed again,
+    # and a protocol error's page (no request to blame) killed the loop.
+    from kali.response import set_error_page
+    from kali.testing import Client
+
+    def branded(code: int, message: str, detail: str | None) -> Any:
+        yield "<h1>branded</h1>"
+        raise RuntimeError("the error template broke")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/missing":
+            raise HTTPError(404, "No such note.")
+        return "fine"
+
+    set_error_page(branded)
+    try:
+        with caplog.at_level(logging.ERROR, logger="kali"):
+            with running_server(handler, timeout=0.5) as server:
+                status, _, body = get(server.port, "/missing")
+                assert status == 404 and b"No such note." in body and b"branded" not in body
+                status, _, body = parse_response(raw_request(server.port, b"G\x01T / HTTP/1.0\r\n\r\n"))
+                assert status == 400 and b"branded" not in body
+                assert get(server.port, "/")[2] == b"fine"
+        assert any("custom error page failed" in r.getMessage() for r in caplog.records)
+        # A branded page that works is used as it is, lazily built or not.
+        set_error_page(lambda code, message, detail: (part for part in ["<h1>Oops ", code, "</h1>"]))
+        assert Client(handler).get("/missing").text == "<h1>Oops 404</h1>"
+    finally:
+        set_error_page(None)
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_server_goes_on() -> None:
+    with running_server(lambda request: "ok", timeout=0.3, request_timeout=1.0) as server:
+        started = time.monotonic()
+        reply = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 10\r\n\r\nabc")
+        assert parse_response(reply)[0] == 408
+        assert 0.9 <= time.monotonic() - started < 3.0
+        assert get(server.port, "/")[2] == b"ok"
+
+
+def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeypatch: pytest.MonkeyPatch,
+                                                                          caplog: Any) -> None:
+    import errno
+    import tempfile
+    import types
+
+    import kali.server
+
+    class FullDisk(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        """A spooled file on a disk that fills up after 2 MB."""
+
+        def write(self, data: Any) -> int:
+            if self.tell() + len(data) > 2_000_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(kali.server, "tempfile", types.SimpleNamespace(SpooledTemporaryFile=FullDisk))
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(lambda request: {"size": len(request.body)}, timeout=0.5) as server:
+            raw = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 3000000\r\n\r\n"
+                              + b"x" * 3_000_000, timeout=10)
+            assert parse_response(raw)[0] == 507
+            # A body that fits is still received, and the loop is alive.
+            small = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello")
+            assert parse_response(small)[2] == b'{"size":5}'
+    assert any("No space left" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_body_closed_by_the_handler_is_a_500_and_the_server_goes_on(tmp_path: Any) -> None:
+    (tmp_path / "report.txt").write_bytes(b"contents")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/file":
+            # A natural mistake: the with block closes the file before the server reads it.
+            with open(tmp_path / "report.txt", "rb") as f:
+                return Response(FileBody(file=f))
+        return "alive"
+
+    with running_server(handler, timeout=0.5) as server:
+        status, _, body = get(server.port, "/file")
+        assert status == 500 and b"closed before it could be sent" in body
+        assert get(server.port, "/")[2] == b"alive"
+
+
+def test_an_unexpected_error_while_sending_costs_one_connection_not_the_server(caplog: Any) -> None:
+    class BrokenReader(io.RawIOBase):
+        """A file-like body that is not a real file and fails when read (a bug in app code)."""
+
+        def readable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            raise RuntimeError("the reader has a bug")
+
+    def handler(request: Any) -> Any:
+        if request.path == "/broken":
+            return Response(FileBody(file=BrokenReader(), length=10), content_type="text/plain")
+        return "alive"
+
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(handler, timeout=0.5) as server:
+            raw = raw_request(server.port, b"GET /broken HTTP/1.0\r\n\r\n", timeout=5)
+            # The head may have gone out already; the body never arrives and the connection closes.
+            assert not raw or parse_response(raw)[2] == b""
+            assert get(server.port, "/")[2] == b"alive"
+    assert any("its connection was closed" in r.getMessage() for r in caplog.records)
+
+
+# -- serve_http and the browser ----------------------------------------------------------------
+
+def run_serve_http(monkeypatch: pytest.MonkeyPatch, start: Any, no_browser: bool) -> tuple[list[str], str]:
+    """Run serve_http in a thread with webbrowser.open recorded; returns (opened URLs, printed line)."""
+    import webbrowser
+
+    from kali.server import serve_http
+
+    opened: list[str] = []
+    ready = threading.Event()
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: (opened.append(url), ready.set()) and True)
+    monkeypatch.setenv("KALI_PORT", "0")
+    if no_browser:
+        monkeypatch.setenv("KALI_NO_BROWSER", "1")
+    else:
+        monkeypatch.delenv("KALI_NO_BROWSER", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    kali_logger = logging.getLogger("kali")
+    level = kali_logger.level
+
+    def handler(request: Any) -> Any:
+        return Response("bye", shut_down=True) if request.path == "/quit" else "hi"
+
+    kwargs = {} if start == "default" else {"start": start}
+    thread = threading.Thread(target=serve_http, args=(handler,), kwargs=dict(kwargs, access_log=False),
+                              daemon=True)
+    try:
+        thread.start()
+        deadline = threading.Event()
+        for _ in range(200):
+            if "kali: serving " in out.getvalue():
+                break
+            deadline.wait(0.01)
+        line = out.getvalue().splitlines()[0]
+        port = int(line.rsplit(":", 1)[1].strip("/"))
+        ready.wait(0 if no_browser or start is None else 5)
+        assert get(port, "/quit")[2] == b"bye"
+        thread.join(5)
+        assert not thread.is_alive()
+    finally:
+        kali_logger.setLevel(level)
+    return opened, line
+
+
+def test_serve_http_opens_the_browser_at_start_after_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened, line = run_serve_http(monkeypatch, "/welcome?x=1", no_browser=False)
+    assert line.startswith("kali: serving http://127.0.0.1:") and line.endswith("/")
+    url = line.split("kali: serving ", 1)[1]
+    assert opened == [url + "welcome?x=1"]      # the real port, known only once bound
+    opened, line = run_serve_http(monkeypatch, "default", no_browser=False)
+    assert opened == [line.split("kali: serving ", 1)[1]]
+
+
+@pytest.mark.parametrize("start,no_browser", [(None, False), ("/", True)], ids=["start=None", "KALI_NO_BROWSER"])
+def test_serve_http_can_skip_the_browser(monkeypatch: pytest.MonkeyPatch, start: Any, no_browser: bool) -> None:
+    opened, line = run_serve_http(monkeypatch, start, no_browser)
+    assert line.startswith("kali: serving http://127.0.0.1:")
+    threading.Event().wait(0.2)         # the browser is opened from a thread: give it a chance
+    assert opened == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -14,9 +15,10 @@ import pytest
 
 from kali.http import HTTPError
 from kali.response import Response, set_error_page
+from kali.security import secure
 from kali.sqlite import Database, data_folder, guard, open_database, split_statements, transaction
 from kali.testing import Client
-from support import running_example
+from support import parse_response, raw_request, running_example, running_server
 
 SCHEMA = """
 CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -153,14 +155,15 @@ def test_exception_mid_transaction_is_rolled_back_before_the_error_page(db: Data
         insert(db, "refused")
         raise HTTPError(409, "conflict, try again")
 
-    client = Client(guard(app_for(db, {"crashes": crashes, "refuses": refuses}), db))
+    # debug=False: on this machine a 500 is the debug page, which is kali's own, not the branded one.
+    client = Client(guard(app_for(db, {"crashes": crashes, "refuses": refuses}), db), debug=False)
     set_error_page(page)
     try:
         crashed = client.post("/crashes")
         refused = client.post("/refuses")
     finally:
         set_error_page(None)
-    assert crashed.status == 500 and "raised an exception" in crashed.text
+    assert crashed.status == 500 and "error 500: The server could not complete this request" in crashed.text
     assert refused.status == 409 and "conflict, try again" in refused.text
     assert seen == [False, False]
     assert names(db) == []
@@ -446,6 +449,106 @@ def test_guard_arguments_are_checked(db: Database) -> None:
 
     wrapped = guard(handler, db)
     assert wrapped.__name__ == "handler" and wrapped.__doc__ == "Says hello."
+
+
+def test_a_failed_begin_on_one_database_does_not_keep_the_others_locked(tmp_path: Path) -> None:
+    # per_request=True begins on every connection in turn; when a later BEGIN fails with an
+    # error that is not "busy" (here a file that stopped being a database), the transactions
+    # already begun must be rolled back, or the write lock is held until the app exits.
+    main_path, broken_path = tmp_path / "main.sqlite3", tmp_path / "broken.sqlite3"
+    main, broken = open_database(main_path), open_database(broken_path)
+    main.execute("CREATE TABLE t (x)")
+    main.commit()
+    with open(broken_path, "r+b") as f:
+        f.write(b"this file is no longer a database " * 4)
+    client = Client(guard(lambda request: "ok", main, broken, per_request=True))
+    for _ in range(2):
+        assert client.post("/").status == 500
+        assert not main.in_transaction
+    other = sqlite3.connect(main_path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")     # would fail at once with "database is locked"
+        other.execute("INSERT INTO t VALUES (1)")
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    with main:                               # the app's own connection still works too
+        main.execute("INSERT INTO t VALUES (2)")
+    assert [row[0] for row in main.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
+    main.close()
+    broken.close()
+
+
+WRITE_FROM_ANOTHER_PROCESS = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT INTO item (name) VALUES (?)", (sys.argv[2],))
+db.execute("COMMIT")
+print(db.execute("SELECT count(*) FROM item").fetchone()[0])
+"""
+
+
+def test_another_process_writes_between_per_request_transactions(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite3"
+    db = open_database(path)
+    db.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+    db.commit()
+
+    def handler(request: Any) -> Any:
+        db.execute("INSERT INTO item (name) VALUES (?)", (request.POST["name"],))   # the guard commits
+        return Response.redirect("/")
+
+    client = Client(guard(handler, db, per_request=True))
+    for i in range(3):
+        assert client.post("/", data={"name": f"kali-{i}"}).status == 303
+        # timeout=0 in the other process: any lock kept after the request fails at once.
+        done = subprocess.run([sys.executable, "-c", WRITE_FROM_ANOTHER_PROCESS, str(path), f"other-{i}"],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(2 * (i + 1))
+    names = [row["name"] for row in db.execute("SELECT name FROM item ORDER BY id")]
+    assert names == ["kali-0", "other-0", "kali-1", "other-1", "kali-2", "other-2"]
+    db.close()
+
+
+def test_the_guard_page_escapes_the_request_it_names(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "app.sqlite3")
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+
+    def forgets(request: Any) -> Any:
+        db.execute("INSERT INTO t VALUES (1)")
+        return "ok"
+
+    with running_server(secure(guard(forgets, db))) as server:
+        raw = (f"POST /x?<script>alert(1)</script> HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+               f"Content-Length: 0\r\n\r\n").encode()
+        status, headers, body = parse_response(raw_request(server.port, raw, timeout=10))
+    assert status == 500 and b"left a database transaction open" in body
+    assert b"<script>" not in body and b"&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert headers["x-content-type-options"] == "nosniff"
+    assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.close()
+
+
+def test_a_crash_behind_both_wrappers_is_rolled_back_and_hidden_from_other_machines(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "app.sqlite3")
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+
+    def crashes(request: Any) -> Any:
+        db.execute("INSERT INTO t VALUES ('half')")
+        raise RuntimeError("secret <detail>")
+
+    handler = secure(guard(crashes, db))
+    remote = Client(handler, client_address=("192.168.1.20", 50000)).post("/")
+    assert remote.status == 500 and "Traceback" not in remote.text and "secret" not in remote.text
+    local = Client(handler).post("/")
+    assert local.status == 500 and "Traceback" in local.text and "secret &lt;detail&gt;" in local.text
+    assert not db.in_transaction
+    assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.close()
 
 
 # -- open_database ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from support import ROOT, stop_process, wait_for_url
+from support import ROOT, read_until_closed, stop_process, wait_for_url
 
 WRITER = ROOT / "tests" / "apps" / "writer.py"
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
@@ -40,13 +40,10 @@ def http(port: int, method: str, target: str, body: bytes = b"", timeout: float 
             f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n")
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head.encode("ascii") + body)
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
+        reply = read_until_closed(sock, timeout)
+    if reply.ending != "closed":
+        raise ConnectionError(f"the connection was {reply.ending} before the response was complete")
+    raw = reply.data
     head_bytes, sep, payload = raw.partition(b"\r\n\r\n")
     if not sep:
         raise ConnectionError(f"incomplete response: {raw[:100]!r}")

@@ -57,6 +57,7 @@ def site(tmp_path: Path) -> Path:
         os.symlink("..", public / "outdir")
         os.symlink("css/site.css", public / "inside-link.css")
         os.symlink(".env", public / "to-hidden.txt")
+        os.symlink("css/site.css", public / ".alias.css")     # a hidden name for a file that is not hidden
         os.symlink(tmp_path, public / "bare" / "up")
     return public
 
@@ -282,52 +283,80 @@ def test_a_named_pipe_is_not_opened(site: Path) -> None:
     assert Client(StaticFolder(site)).get("/pipe.txt").status == 404
 
 
+def test_a_file_asked_for_as_a_folder_is_404(tmp_path: Path) -> None:
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "site.css").write_text("body{}")
+    app = Router()
+    app.delegate_folder("/static/", StaticFolder(tmp_path))
+    client = Client(app)
+    ok = client.get("/static/css/site.css")
+    assert (ok.status, ok.headers["content-type"]) == (200, "text/css; charset=utf-8")
+    # Served as a folder it had no type (application/octet-stream) and broke relative URLs.
+    assert client.get("/static/css/site.css/").status == 404
+    assert Client(StaticFolder(tmp_path)).get("/css/site.css/").status == 404
+
+
 # -- traversal corpus -------------------------------------------------------------------------
 
-HOSTILE = [
-    "/static/../secret.txt",
-    "/static/%2e%2e/secret.txt",
-    "/static/%2E%2E/secret.txt",
-    "/static/.%2e/secret.txt",
-    "/static/%2e./secret.txt",
-    "/static/..%2fsecret.txt",
-    "/static/..%2Fsecret.txt",
-    "/static/%2e%2e%2fsecret.txt",
-    "/static/..%5csecret.txt",
-    "/static/..\\secret.txt",
-    "/static/css/..%2f..%2fsecret.txt",
-    "/static/css/%2e%2e/%2e%2e/secret.txt",
-    "/static/css/../../secret.txt",
-    "/static/%2e%2e%5c%2e%2e%5csecret.txt",
-    "/static/%2fetc%2fpasswd",
-    "/static//etc/passwd",
-    "/static/%252e%252e/secret.txt",
-    "/static/secret.txt%00.css",
-    "/static/%00",
-    "/static/css/site.css%00",
-    "/static/.%00./secret.txt",
-    "/static/..%c0%af../secret.txt",
-    "/static/%c0%ae%c0%ae/secret.txt",
-    "/static/....//secret.txt",
-    "/static/..;/secret.txt",
-    "/static/C:/Windows/win.ini",
-    "/static/c%3a%5cwindows%5cwin.ini",
-    "/static/\\\\server\\share\\secret.txt",
-    "/static/%5c%5cserver%5cshare",
-    "/static/.env",
-    "/static/%2eenv",
-    "/static/%2e%65nv",
-    "/static/./.env",
-    "/static/.git/config",
-    "/static/css/../.git/config",
-    "/static/out",
-    "/static/outdir/secret.txt",
-    "/static/outdir/public/.env",
-    "/static/abslink",
-    "/static/to-hidden.txt",
-    "/static/bare/up/secret.txt",
-    "/static/" + "../" * 20 + "etc/passwd",
+# Each target with the status it must get from StaticFolder alone, the same with show_hidden=True,
+# then both through a Router (which first redirects '.' and '..' segments to the normal path):
+#   403  the segment checks: a '.' or '..' segment, an encoded slash or a backslash, a NUL, a drive
+#        letter, an empty segment;
+#   404  a hidden name (unless show_hidden), or a path that resolves outside the folder (realpath);
+#   400  a path that is not UTF-8 once percent-decoded (the request refuses it before StaticFolder);
+#   200  only with show_hidden=True, for a hidden file inside the folder (never anything outside it).
+# So with show_hidden=True the '..' check and the realpath check are each tested on their own, and
+# a pinned status says which defence answered.
+HOSTILE: list[tuple[str, int, int, int, int]] = [
+    ("/static/../secret.txt",                     403, 403, 404, 404),
+    ("/static/%2e%2e/secret.txt",                 403, 403, 404, 404),
+    ("/static/%2E%2E/secret.txt",                 403, 403, 404, 404),
+    ("/static/.%2e/secret.txt",                   403, 403, 404, 404),
+    ("/static/%2e./secret.txt",                   403, 403, 404, 404),
+    ("/static/..%2fsecret.txt",                   403, 403, 403, 403),
+    ("/static/..%2Fsecret.txt",                   403, 403, 403, 403),
+    ("/static/%2e%2e%2fsecret.txt",               403, 403, 403, 403),
+    ("/static/..%5csecret.txt",                   403, 403, 403, 403),
+    ("/static/..\\secret.txt",                    403, 403, 403, 403),
+    ("/static/css/..%2f..%2fsecret.txt",          403, 403, 403, 403),
+    ("/static/css/%2e%2e/%2e%2e/secret.txt",      403, 403, 404, 404),
+    ("/static/css/../../secret.txt",              403, 403, 404, 404),
+    ("/static/%2e%2e%5c%2e%2e%5csecret.txt",      403, 403, 403, 403),
+    ("/static/%2fetc%2fpasswd",                   403, 403, 403, 403),
+    ("/static//etc/passwd",                       403, 403, 404, 404),
+    ("/static/%252e%252e/secret.txt",             404, 404, 404, 404),
+    ("/static/secret.txt%00.css",                 403, 403, 403, 403),
+    ("/static/%00",                               403, 403, 403, 403),
+    ("/static/css/site.css%00",                   403, 403, 403, 403),
+    ("/static/.%00./secret.txt",                  403, 403, 403, 403),
+    ("/static/..%c0%af../secret.txt",             400, 400, 400, 400),
+    ("/static/%c0%ae%c0%ae/secret.txt",           400, 400, 400, 400),
+    ("/static/....//secret.txt",                  404, 403, 404, 404),
+    ("/static/..;/secret.txt",                    404, 404, 404, 404),
+    ("/static/C:/Windows/win.ini",                403, 403, 403, 403),
+    ("/static/c%3a%5cwindows%5cwin.ini",          403, 403, 403, 403),
+    ("/static/\\\\server\\share\\secret.txt",     403, 403, 403, 403),
+    ("/static/%5c%5cserver%5cshare",              403, 403, 403, 403),
+    ("/static/.env",                              404, 200, 404, 200),
+    ("/static/%2eenv",                            404, 200, 404, 200),
+    ("/static/%2e%65nv",                          404, 200, 404, 200),
+    ("/static/./.env",                            403, 403, 404, 200),
+    ("/static/.git/config",                       404, 200, 404, 200),
+    ("/static/css/../.git/config",                403, 403, 404, 200),
+    ("/static/.alias.css",                        404, 200, 404, 200),
+    ("/static/out",                               404, 404, 404, 404),
+    ("/static/outdir/secret.txt",                 404, 404, 404, 404),
+    ("/static/outdir/public/.env",                404, 200, 404, 200),
+    ("/static/abslink",                           404, 404, 404, 404),
+    ("/static/to-hidden.txt",                     404, 200, 404, 200),
+    ("/static/bare/up/secret.txt",                404, 404, 404, 404),
+    ("/static/" + "../" * 20 + "etc/passwd",      403, 403, 404, 404),
 ]
+TARGETS = [target for target, *_ in HOSTILE]
+ALONE = [(target, alone, shown) for target, alone, shown, _, _ in HOSTILE]
+ROUTED = [(target, routed, shown) for target, _, _, routed, shown in HOSTILE]
+SYMLINKED = {"/static/out", "/static/outdir/secret.txt", "/static/outdir/public/.env", "/static/abslink",
+             "/static/to-hidden.txt", "/static/bare/up/secret.txt", "/static/.alias.css"}
 
 
 def fetch(client: Client, target: str) -> TestResponse:
@@ -340,34 +369,46 @@ def fetch(client: Client, target: str) -> TestResponse:
     raise AssertionError(f"too many redirects from {target}")
 
 
-def assert_refused(response: TestResponse, target: str) -> None:
-    assert response.status in (400, 403, 404), (target, response.status)
-    assert SECRET not in response.body and HIDDEN not in response.body, target
-    assert b"root:" not in response.body, target
+def assert_answer(response: TestResponse, target: str, status: int) -> None:
+    """The pinned status, and nothing from outside the folder (a hidden file only when it may be shown)."""
+    if target in SYMLINKED and not hasattr(os, "symlink"):
+        status = 404
+    assert response.status == status, (target, response.status, response.text[:200])
+    assert SECRET not in response.body and b"root:" not in response.body, target
+    if status == 200:
+        assert response.body in (HIDDEN, CSS), target
+    else:
+        assert HIDDEN not in response.body, target
 
 
 def test_traversal_corpus_is_large_enough() -> None:
     assert len(HOSTILE) >= 25
-    assert len(set(HOSTILE)) == len(HOSTILE)
+    assert len(set(TARGETS)) == len(TARGETS)
 
 
-@pytest.mark.parametrize("target", HOSTILE)
-def test_traversal_through_the_router(client: Client, target: str) -> None:
-    assert_refused(fetch(client, target), target)
+@pytest.mark.parametrize("show_hidden", [False, True], ids=["hidden", "shown"])
+@pytest.mark.parametrize("target, status, status_shown", ROUTED, ids=TARGETS)
+def test_traversal_through_the_router(site: Path, target: str, status: int, status_shown: int,
+                                      show_hidden: bool) -> None:
+    app = Router()
+    app.delegate_folder("/static/", StaticFolder(site, show_hidden=show_hidden))
+    assert_answer(fetch(Client(app), target), target, status_shown if show_hidden else status)
 
 
-@pytest.mark.parametrize("target", HOSTILE)
-def test_traversal_without_a_router(site: Path, target: str) -> None:
+@pytest.mark.parametrize("show_hidden", [False, True], ids=["hidden", "shown"])
+@pytest.mark.parametrize("target, status, status_shown", ALONE, ids=TARGETS)
+def test_traversal_without_a_router(site: Path, target: str, status: int, status_shown: int,
+                                    show_hidden: bool) -> None:
     # Mounted directly as the app, nothing normalises the path before StaticFolder sees it.
-    client = Client(StaticFolder(site))
-    assert_refused(fetch(client, target.replace("/static", "", 1)), target)
+    client = Client(StaticFolder(site, show_hidden=show_hidden))
+    assert_answer(fetch(client, target.replace("/static", "", 1)), target, status_shown if show_hidden else status)
 
 
 def test_traversal_over_a_real_socket(site: Path) -> None:
     app = Router()
     app.delegate_folder("/static/", StaticFolder(site))
     with running_server(app) as server:
-        for target in HOSTILE:
+        for target in TARGETS:
             raw = raw_request(server.port, f"GET {target} HTTP/1.0\r\n\r\n".encode("latin-1"), timeout=5)
             status, headers, body = parse_response(raw)
             assert status in (301, 308, 400, 403, 404), (target, status)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -14,7 +15,7 @@ from kali.request import Request
 from kali.response import Pause, Response
 from kali.routing import Router
 from kali.testing import Client
-from support import get, parse_response, running_server
+from support import exchange, get, parse_response, raw_request, running_server
 
 TIMEOUT = 5.0
 
@@ -183,7 +184,10 @@ def test_a_stream_is_pulled_only_as_fast_as_the_client_reads() -> None:
 def test_a_finite_stream_ends_and_closes_the_connection() -> None:
     probe = Probe()
     with running_server(make_app(probe)) as server:
-        status, headers, body = get(server.port, "/count/1000", timeout=TIMEOUT)
+        reply = exchange(server.port, b"GET /count/1000 HTTP/1.0\r\n\r\n", timeout=TIMEOUT)
+        # No length: the close is what tells the client the stream is complete.
+        assert reply.ending == "closed", reply.ending
+        status, headers, body = parse_response(reply.data)
         assert status == 200
         assert "content-length" not in headers
         assert body == "".join(f"{i}\n" for i in range(1000)).encode()
@@ -198,10 +202,39 @@ def test_a_failing_stream_is_cut_off_and_the_server_goes_on() -> None:
         assert timed_get(server.port, "/ping")[1:] == (200, b"pong")
 
 
+@pytest.mark.parametrize("bad_item", [{"not": "an iolist"}, "\ud800", object()],
+                         ids=["dict", "lone-surrogate", "object"])
+def test_a_stream_yielding_a_non_iolist_is_cut_off_and_the_server_goes_on(bad_item: Any, caplog: Any) -> None:
+    # Such an item used to raise from the loop itself (outside the stream's try), killing the server.
+    cleaned_up: list[bool] = []
+
+    def handler(request: Any) -> Any:
+        if request.path != "/stream":
+            return "still here"
+
+        def pieces() -> Any:
+            try:
+                yield "first\n"
+                yield Pause(0)
+                yield bad_item
+                yield "never\n"
+            finally:
+                cleaned_up.append(True)
+        return Response.stream(pieces())
+
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(handler, timeout=0.5) as server:
+            raw = raw_request(server.port, b"GET /stream HTTP/1.0\r\n\r\n", timeout=5)
+            status, _, body = parse_response(raw)
+            assert status == 200 and body == b"first\n"
+            assert get(server.port, "/after", timeout=5)[2] == b"still here"
+    assert cleaned_up == [True]
+    assert any("GET /stream failed" in r.getMessage() for r in caplog.records)
+
+
 def test_head_of_a_stream_sends_the_head_only() -> None:
     probe = Probe()
     with running_server(make_app(probe)) as server:
-        from support import raw_request
         raw = raw_request(server.port, b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n", timeout=TIMEOUT)
         status, headers, body = parse_response(raw)
         assert (status, body) == (200, b"")
@@ -259,7 +292,6 @@ def test_a_handler_can_stream_from_the_request() -> None:
         return Response.stream((line.upper() + "\n" for line in lines))
 
     with running_server(app) as server:
-        from support import raw_request
         body = b"a\nb\nc"
         raw = raw_request(server.port, b"POST /upper HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n" + body,
                           timeout=TIMEOUT)

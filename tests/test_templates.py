@@ -394,6 +394,18 @@ def test_if_on_a_dotted_path_inside_a_loop():
     assert flatten(t(rows=[{"done": 1}, {"done": 0}])) == "[x][ ]"
 
 
+@pytest.mark.parametrize("row, expected", [
+    ({0: "x"}, "yes x"),          # a dict keyed by numbers (e.g. a {column index: value} map)
+    (("a",), "yes a"),
+    ([], "no"),
+    ({}, "no"),
+    (None, "no"),
+])
+def test_condition_on_a_number_part_matches_the_placeholder(row, expected):
+    template = Template("<!--{if row.0}-->yes {row.0}<!--{otherwise}-->no<!--{end}-->")
+    assert flatten(template(row=row)) == expected
+
+
 def test_parameter_used_only_in_untaken_branch_is_still_required():
     t = Template("<!--{if editing}-->{record.title}<!--{end}-->", name="form.tpl")
     error = runtime_error(t, editing=False)
@@ -815,3 +827,171 @@ def test_a_condition_on_a_missing_last_key_is_false():
     deeper = Template("<!--{if a.b.c}-->x<!--{end}-->", name="deep.tpl")
     assert flatten(deeper(a={"b": {}})) == ""
     assert "cannot test 'a.b.c'" in str(runtime_error(deeper, a={}))
+
+
+# ---------------------------------------------------------------- suggestions for failed lookups
+
+
+def test_a_misspelt_dict_key_suggests_the_closest_key():
+    error = runtime_error(Template("<h2>{b.titel}</h2>", name="book.tpl"), b={"title": "Dune", "author": "Herbert"})
+    assert str(error).splitlines()[0] == "book.tpl:1:5: cannot look up {b.titel}: KeyError: 'titel' — did you mean {b.title}?"
+
+
+def test_a_misspelt_parameter_suggests_the_closest_one_passed():
+    error = runtime_error(Template("<h2>{titel}</h2>", name="book.tpl"), title="Dune", rows=[])
+    assert str(error).splitlines()[0] == (
+        "book.tpl:1:5: missing parameter 'titel' — did you mean 'title'? (or pass titel=None to render nothing)")
+    # Nothing close: the plain advice, unchanged.
+    error = runtime_error(Template("<h2>{titel}</h2>", name="book.tpl"), rows=[])
+    assert "did you mean" not in str(error) and "(pass titel=None to render nothing)" in str(error)
+
+
+def test_a_misspelt_row_column_in_a_loop_suggests_the_column():
+    db = sqlite3.connect(":memory:")
+    db.row_factory = sqlite3.Row
+    rows = db.execute("SELECT 1 AS id, 'Dune' AS title, 'Herbert' AS author").fetchall()
+    t = Template("<!--{for b in books}-->\n<li>{b.autor}</li>\n<!--{end}-->", name="list.tpl")
+    error = runtime_error(t, books=rows)
+    assert (error.line, error.col) == (2, 5)
+    assert "cannot look up {b.autor}" in str(error) and str(error).splitlines()[0].endswith("did you mean {b.author}?")
+    # No column is close: the columns are listed instead.
+    error = runtime_error(Template("{b.price:cents}", name="p.tpl"), b=rows[0])
+    assert str(error).splitlines()[0].endswith("('b' has id, title, author)")
+
+
+def test_a_misspelt_attribute_suggests_the_attribute_and_keeps_the_placeholder_form():
+    @dataclass
+    class Book:
+        title: str
+        pages: int
+
+    error = runtime_error(Template("{.b.Pages:num}", name="b.tpl"), b=Book("Dune", 412))
+    assert str(error).splitlines()[0].endswith("— did you mean {.b.pages:num}?")
+
+
+def test_suggestions_name_the_step_that_failed_in_conditions_and_loops():
+    error = runtime_error(Template("<!--{if b.autor.name}-->x<!--{end}-->", name="c.tpl"), b={"author": {}})
+    assert str(error).splitlines()[0].endswith("cannot test 'b.autor.name': KeyError: 'autor' — did you mean 'b.author.name'?")
+    error = runtime_error(Template("<!--{for x in shelf.book}-->{x}<!--{end}-->", name="c.tpl"), shelf={"books": []})
+    assert str(error).splitlines()[0].endswith("— did you mean 'shelf.books'?")
+
+
+def test_no_suggestion_when_the_failure_is_not_a_misspelling():
+    class Account:
+        @property
+        def balance(self):
+            raise ZeroDivisionError("division by zero")
+
+    error = runtime_error(Template("{a.balance}", name="a.tpl"), a=Account())
+    assert "did you mean" not in str(error) and "ZeroDivisionError" in str(error)
+    error = runtime_error(Template("{row.3}", name="a.tpl"), row=["a", "b"])
+    assert str(error).splitlines()[0] == "a.tpl:1:1: cannot look up {row.3}: IndexError: list index out of range"
+
+
+# ---------------------------------------------------------------- where an unclosed section is reported
+
+
+def unclosed(text: str, **kwargs) -> tuple[int, str]:
+    error = load_error(text, **kwargs)
+    return error.line, error.message
+
+
+def test_an_if_missing_its_end_inside_a_slot_is_reported_at_the_if():
+    line, message = unclosed("<main>\n<!--{slot body}-->\n<h1>Books</h1>\n<!--{if rows}-->\n<ul></ul>\n<!--{end}-->\n</main>\n")
+    assert line == 4 and message.startswith("unclosed 'if': add <!--{end}-->")
+    assert "the 'slot' on line 2" in message        # the layout cannot tell the two readings apart: both named
+
+
+def test_an_if_missing_its_end_in_a_slot_fill_is_reported_at_the_if():
+    base = Template("<!--{slot body}--><!--{end}--><!--{slot side}--><!--{end}-->", name="base.tpl")
+    text = ("<!--{extends base}-->\n<!--{slot body}-->\n<!--{if rows}-->\n<ul></ul>\n<!--{end}-->\n"
+            "<!--{slot side}-->\n<p>side</p>\n<!--{end}-->\n")
+    assert unclosed(text, templates={"base": base})[0] == 3
+    # The fill is the last thing in the file: the if is still the likelier culprit.
+    assert unclosed("<!--{extends base}-->\n<!--{slot body}-->\n<!--{if rows}-->\n<ul></ul>\n<!--{end}-->\n",
+                    templates={"base": base})[0] == 3
+
+
+def test_the_section_whose_end_is_on_its_own_line_is_not_blamed():
+    # The 'if' opens and closes on one line: the slot is the one left open.
+    line, message = unclosed("<!--{slot body}-->\n<!--{if x}--><b>!</b><!--{end}-->\n<p>more</p>\n")
+    assert line == 1 and message == "unclosed 'slot': add <!--{end}-->"
+
+
+def test_indentation_decides_which_section_is_unclosed():
+    inner_closed = "<!--{for r in rows}-->\n  <!--{if r.x}-->\n  <p>x</p>\n  <!--{end}-->\n"
+    assert unclosed(inner_closed) == (1, "unclosed 'for': add <!--{end}-->")
+    outer_closed = "<!--{for r in rows}-->\n  <!--{if r.x}-->\n  <p>x</p>\n<!--{end}-->\n"
+    assert unclosed(outer_closed) == (2, "unclosed 'if': add <!--{end}-->")
+
+
+def test_a_reading_that_does_not_nest_is_never_blamed():
+    # Were the 'if' the open one, its end would close the fill and leave <p>after</p> outside
+    # any slot, which an extending template cannot have: so the fill is the one left open.
+    base = Template("<!--{slot body}--><!--{end}-->", name="base.tpl")
+    text = "<!--{extends base}-->\n<!--{slot body}-->\n<!--{if rows}-->\n<ul></ul>\n<!--{end}-->\n<p>after</p>\n"
+    assert unclosed(text, templates={"base": base}) == (2, "unclosed 'slot': add <!--{end}-->")
+
+
+def test_two_sections_left_open_report_the_innermost():
+    assert unclosed("<!--{for x in y}-->\n<!--{if x}-->\n") == (2, "unclosed 'if': add <!--{end}-->")
+
+
+# ---------------------------------------------------------------- the url formatter
+
+
+def test_url_formatter_keeps_a_query_value_whole():
+    t = Template('<a href="?q={q:url}&amp;page={page:url}">next</a>')
+    assert flatten(t(q="a&b", page=2)) == '<a href="?q=a%26b&amp;page=2">next</a>'
+    from urllib.parse import parse_qs, urlsplit
+    for value in ["a&b", "x=y#z", "1+1 = 2", "50%", "Zoë / ünïcode", "?&=#+ \t\"'<>"]:
+        href = flatten(Template('{q:url}')(q=value))
+        assert parse_qs(urlsplit("?q=" + href).query)["q"] == [value]
+
+
+def test_path_formatter_keeps_a_path_segment_whole():
+    from kali import Router
+    from kali.testing import Client
+
+    app = Router()
+    app.function("/tags/*")(lambda request, tag: f"[{tag}]")
+    link = Template('<a href="/tags/{tag:path}">', name="tags.tpl")
+    for tag in ["a/b", "c d", "50%", "é?x#y", "...", "a.b", "~x"]:
+        href = flatten(link(tag=tag)).split('"')[1]
+        assert Client(app).get(href).text == f"[{escape(tag)}]", href
+
+
+def test_path_formatter_refuses_what_cannot_be_a_segment():
+    # '/tags/..' is '/' to a browser and '/tags/' is another page: an error, not a wrong link.
+    link = Template('<a href="/tags/{tag:path}">', name="tags.tpl")
+    for tag in ["", ".", ".."]:
+        error = runtime_error(link, tag=tag)
+        assert f"formatter 'path' failed on {{tag:path}}: ValueError: {tag!r} cannot be a path segment" in str(error)
+    # In a query value they are ordinary text.
+    assert render("?tag={tag:url}", tag="..") == "?tag=.."
+
+
+def test_url_formatter_leaves_unreserved_characters_and_renders_none_as_nothing():
+    assert render("{v:url}", v="Az09-._~") == "Az09-._~"
+    assert render("{v:url}|{.v:url}", v=None) == "|"
+    assert render("{v:url}", v=12.5) == "12.5"
+    assert render("{v:url}", v=b"\xff ") == "%FF%20"
+
+
+_PIECES = ["<!--{for x in y}-->", "<!--{if x}-->", "<!--{slot s}-->", "<!--{slot t}-->", "<!--{end}-->",
+           "<!--{each}-->", "<!--{after}-->", "<!--{otherwise}-->", "<!--{super}-->", "text", "{x}", "\n", "  "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14), st.booleans())
+def test_any_nesting_loads_or_is_a_template_error_at_one_of_its_sections(pieces, extending):
+    base = Template("<!--{slot s}--><!--{end}--><!--{slot t}--><!--{end}-->", name="base.tpl")
+    text = ("<!--{extends base}-->\n" if extending else "") + "".join(pieces)
+    try:
+        Template(text, name="t.tpl", templates={"base": base})
+    except TemplateError as error:
+        assert error.line is not None and error.col is not None
+        if error.message.startswith("unclosed '"):
+            # It points at an opener of the kind it names.
+            kind = error.message.split("'")[1]
+            assert error.source_line[error.col - 1:].startswith(f"<!--{{{kind} ")

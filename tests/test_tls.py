@@ -20,7 +20,7 @@ import pytest
 
 from kali.response import Pause, Response
 from kali.security import TOKEN_PARAMETER, secure
-from support import ROOT, parse_response, running_server, stop_process, wait_for_url
+from support import ROOT, parse_response, read_until_closed, running_server, stop_process, wait_for_url
 
 # -- a self-signed certificate for 127.0.0.1, made by the test ------------------------------
 
@@ -203,16 +203,9 @@ def https_request(port: int, tls: TLS, raw: bytes, timeout: float = 5.0) -> byte
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as plain:
         with tls.client.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
             sock.sendall(raw)
-            chunks = []
-            while True:
-                try:
-                    chunk = sock.recv(1 << 20)
-                except ssl.SSLEOFError:
-                    break               # closed without close_notify: the body length says it is all there
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    return b"".join(chunks)
+            reply = read_until_closed(sock, timeout)
+    assert reply.closed, f"the server did not close the TLS connection within {timeout} s"
+    return reply.data
 
 
 def https_get(port: int, tls: TLS, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
@@ -326,13 +319,9 @@ def test_plain_http_on_the_https_port_is_dropped_and_serving_goes_on(tls: TLS) -
     with running_server(app, ssl_context=tls.server) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(b"GET /hello HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            received = b""
-            try:
-                while chunk := sock.recv(4096):
-                    received += chunk
-            except ConnectionResetError:
-                pass
-            assert b"HTTP/1.0 200" not in received     # no plaintext answer from a TLS port
+            reply = read_until_closed(sock)
+            assert reply.closed, "plain HTTP on the TLS port must be dropped, not left open"
+            assert b"HTTP/1.0 200" not in reply.data     # no plaintext answer from a TLS port
         assert https_get(server.port, tls, "/hello")[0] == 200
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from types import ModuleType
 from typing import Any, Iterator
 
 import pytest
+from support import require_mypy
 
 import kali
 
@@ -19,12 +21,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_mypy_strict_passes_on_kali() -> None:
-    pytest.importorskip("mypy", reason="mypy is a test dependency (tests/requirements.txt); "
-                                       "install it to check kali's types")
+    require_mypy()
     done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "kali"],
                           cwd=str(ROOT), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success: no issues found" in done.stdout
+
+
+def test_a_missing_mypy_fails_the_type_check_instead_of_skipping_it(tmp_path: Path) -> None:
+    (tmp_path / "hide_mypy.py").write_text("import sys\nsys.modules['mypy'] = None   # import mypy now fails\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT / "tests"), str(ROOT)])
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "hide_mypy", "-p", "no:cacheprovider",
+                           f"{ROOT / 'tests' / 'test_typing.py'}::test_mypy_strict_passes_on_kali"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "1 failed" in done.stdout and "skipped" not in done.stdout, done.stdout
+    assert "mypy is missing" in done.stdout
 
 
 def public_modules() -> list[ModuleType]:

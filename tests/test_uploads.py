@@ -81,6 +81,30 @@ def test_rfc8187_filename_star_wins() -> None:
     assert request.files["f"].filename == "€ rates.txt"
 
 
+def test_an_rfc8187_filename_in_utf8_or_latin1_is_still_decoded() -> None:
+    def handler(request: Any) -> Any:
+        return request.files["f"].filename
+
+    for ext, expected in ((b"UTF-8''%E2%82%AC%20rates.txt", "€ rates.txt"), (b"iso-8859-1'en'%E9t%E9.txt", "été.txt")):
+        body = (b'--zz\r\nContent-Disposition: form-data; name="f"; filename="x"; filename*=' + ext
+                + b"\r\n\r\ndata\r\n--zz--\r\n")
+        response = Client(handler).post("/", body=body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
+        assert response.text == expected
+
+
+@pytest.mark.parametrize("charset", [b"unicode_escape", b"raw_unicode_escape", b"punycode", b"utf-16"])
+def test_an_upload_filename_in_an_odd_charset_falls_back_to_the_plain_filename(charset: bytes) -> None:
+    # filename*= named any Python codec: some made lone surrogates (a 500 when the name was shown
+    # or saved), punycode raised UnicodeError while parsing (a 500 at once).
+    def handler(request: Any) -> Any:
+        return ["<p>", request.files["f"].filename, "</p>"]
+
+    body = (b'--zz\r\nContent-Disposition: form-data; name="f"; filename="plain.txt"; filename*='
+            + charset + b"''%5Cud800\r\n\r\ndata\r\n--zz--\r\n")
+    response = Client(handler).post("/", body=body, headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert (response.status, response.text) == (200, "<p>plain.txt</p>")
+
+
 def test_client_path_is_reduced_to_the_file_name() -> None:
     r = Client(describe_upload).post("/up", files={"f": ("C:\\Users\\zoë\\report.pdf", b"%PDF", "application/pdf")})
     assert r.json()["files"][0]["filename"] == "report.pdf"

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -314,6 +315,67 @@ def test_a_pause_ends_when_the_server_says_the_client_left() -> None:
     started = time.monotonic()
     assert call(to_wsgi(lambda r: Response.stream(forever())), env).body == b""
     assert time.monotonic() - started < 5
+
+
+@contextmanager
+def running_waitress(app: Any, **adjustments: Any) -> Iterator[int]:
+    """A real waitress server for `app` on a free loopback port, in this process; yields the port."""
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=2, **adjustments)
+    thread = threading.Thread(target=server.run, name="waitress-test-server", daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        server.task_dispatcher.shutdown(timeout=10)
+        wasyncore.close_all(server._map)
+        thread.join(10)
+
+
+def stream_until_the_client_leaves(pause: float, ended: threading.Event) -> WSGIApp:
+    """An app whose stream sends a line, then pauses, forever; `ended` is set when the stream is closed."""
+    def ticks() -> Iterator[Any]:
+        try:
+            while True:
+                yield "tick\n"
+                yield Pause(pause)
+        finally:
+            ended.set()
+    return to_wsgi(lambda request: Response.stream(ticks()))
+
+
+def read_first_tick_then_leave(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        received = b""
+        while b"tick\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"waitress closed before the first line: {received!r}"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 ")
+
+
+def test_under_waitress_a_pause_ends_when_the_client_leaves() -> None:
+    # With channel_request_lookahead > 0 waitress keeps reading the connection while the
+    # response streams, so its waitress.client_disconnected() turns True once the client has gone
+    # and the 60 s pause ends at once (its worker thread is free again).
+    ended = threading.Event()
+    with running_waitress(stream_until_the_client_leaves(60, ended), channel_request_lookahead=1) as port:
+        read_first_tick_then_leave(port)
+        assert ended.wait(10), "the stream went on pausing after its client had left"
+
+
+def test_under_waitress_without_lookahead_the_disconnect_is_not_reported() -> None:
+    # The reason docs/deploying.md asks for channel_request_lookahead: by default waitress does not
+    # read a connection whose request it is answering, so nothing tells the pause the client left
+    # (the stream only ends at the next write that fails, after the pause).
+    ended = threading.Event()
+    with running_waitress(stream_until_the_client_leaves(2, ended)) as port:
+        read_first_tick_then_leave(port)
+        assert not ended.wait(1.0), "waitress reported the disconnect without channel_request_lookahead"
+        assert ended.wait(20), "the stream never ended"
 
 
 def test_a_closed_stream_runs_its_finally_block() -> None:
