@@ -414,6 +414,8 @@ def main() -> None:
                                                                "of the working tree")
     parser.add_argument("--no-stalls", action="store_true", help="skip the silent/slow socket latency checks")
     parser.add_argument("--setup", action="store_true", help="only create bench/.venv")
+    parser.add_argument("--no-venv", action="store_true", help=argparse.SUPPRESS)  # old command lines: the
+    # default run (kali and raw) never needed the venv; only the peers listed in NEEDS_VENV do
     args = parser.parse_args()
 
     names = ["raw"] + [n for n in args.servers.split(",") if n and n != "raw"]

@@ -35,9 +35,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from kali import (HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, guard,  # noqa: E402
                   open_database, serve_http, set_error_page)
-from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, Entry,  # noqa: E402
-                        EnumLens, Formlet, Lens, Memo, Pick, SaveError, ValidationError, add_csrf_tokens,
-                        nullable, verify_csrf_token)
+from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, CSVTable, Entry,  # noqa: E402
+                        EnumLens, FileField, Formlet, Lens, Memo, Pick, SaveError, ValidationError,
+                        add_csrf_tokens, nullable, read_csv, verify_csrf_token)
+from kali.csvio import csv_chunks  # noqa: E402
 from kali.http import STATUS_PHRASES  # noqa: E402
 from kali.iolist import to_bytes  # noqa: E402
 
@@ -303,7 +304,7 @@ def search_contacts(q: str, sort: str) -> list[sqlite3.Row]:
 
 
 @app.function("/contacts/")
-def contact_list(request: Request, q: str = "", sort: ContactSort = "name") -> Response:
+def contact_list(request: Request, q: str = "", sort: ContactSort = "name", imported: int = -1) -> Response:
     """The contacts, searched by ?q= and sorted by ?sort= (a leading '-' reverses)."""
     # Wildcards and query fields arrive as typed arguments: the router converted and checked
     # them against the annotations (`sort` can only be one of ContactSort's texts).
@@ -320,7 +321,8 @@ def contact_list(request: Request, q: str = "", sort: ContactSort = "name") -> R
                         "arrow": ("▼" if descending else "▲") if current else ""})
     total = db.execute("SELECT count(*) FROM contact").fetchone()[0]
     return render(request, "contacts", "Contacts", contacts=rows, columns=columns, q=q, sort=sort,
-                  count=f"{len(rows)} of {total}" if q else str(total))
+                  count=f"{len(rows)} of {total}" if q else str(total),
+                  imported=plural(imported, "contact", "contacts") if imported >= 0 else None)
 
 
 class ContactForm(Formlet):
@@ -420,6 +422,100 @@ class DeleteContact:
         with db:
             db.execute("DELETE FROM contact WHERE id = ?", (self.contact["id"],))
         return Response.redirect("/contacts/")
+
+
+# == exporting and importing contacts =====================================================
+
+#: The columns of an exported file, which an import reads back: field name -> lens (the form's own).
+CONTACT_CSV_COLUMNS: dict[str, Lens] = {"name": REQUIRED(max_length=120), "email": EMAIL, "phone": PHONE,
+                                        "birthday": BIRTHDAY, "notes": STRING}
+
+
+@app.function("/contacts/export.csv")
+def export_contacts(request: Request) -> Response:
+    """Every contact as a CSV file, streamed row by row straight from the cursor."""
+    # The header is the cursor's column names, which are the names an import expects.
+    rows = db.execute("SELECT name, email, phone, birthday, notes FROM contact ORDER BY name COLLATE NOCASE, id")
+    return Response.csv(rows, filename=f"contacts {today().isoformat()}.csv")
+
+
+def read_contacts(source: Any) -> CSVTable:
+    """Read an uploaded contacts file; every problem is marked, including e-mail addresses already taken."""
+    table = read_csv(source, CONTACT_CSV_COLUMNS)
+    # read_csv checked each cell on its own; the UNIQUE e-mail rule needs the other rows and the
+    # database. (The INSERTs would catch it too, but only the first one, and without a line number.)
+    first_line: dict[str, int] = {}
+    for row in table.rows:
+        email = row.values.get("email")
+        if not email:
+            continue
+        key = email.casefold()
+        if key in first_line:
+            table.add_error(row.line, "email", f"Line {first_line[key]} has this e-mail address too.")
+            continue
+        first_line[key] = row.line
+        owner = db.execute("SELECT name FROM contact WHERE email = ?", (email,)).fetchone()
+        if owner is not None:
+            table.add_error(row.line, "email", f"{owner['name']} already has this e-mail address.")
+    return table
+
+
+def import_preview(request: Request, table: CSVTable, filename: str, problem: str | None = None) -> Response:
+    """The preview: every row of the file with its errors marked, and the button that imports them."""
+    headings = [table.headings[name] for name in table.columns]
+    rows = [{"line": row.line, "bad": bool(row.errors), "line_error": row.errors.get(""),
+             "cells": [{"text": row.texts.get(name, ""), "error": row.errors.get(name)} for name in table.columns]}
+            for row in table.rows]
+    # What the confirm button posts: the file again, as checked CSV text (the upload itself is gone).
+    data = to_bytes(csv_chunks([[row.texts[name] for name in table.columns] for row in table.rows],
+                               header=table.columns)).decode("utf-8")
+    file_errors = [{"line": e.line, "column": table.headings.get(e.column, e.column), "message": e.message}
+                   for e in table.errors]
+    response = render(request, "import_preview", "Import contacts", rows=rows, headings=headings,
+                      errors=file_errors, ok=table.ok and not problem, problem=problem, data=data,
+                      filename=filename, count=plural(len(table.rows), "contact", "contacts"))
+    if not table.ok or problem:
+        response.code = 422
+    return response
+
+
+class ImportContacts(Formlet):
+    """Step 1 of an import: choose a CSV file (/contacts/import); posting it shows the preview."""
+
+    def __init__(self) -> None:
+        super().__init__({"file": FileField(accept=".csv,text/csv", max_size=5 << 20, required=True)})
+
+    def save(self, native: dict[str, Any], request: Request) -> Response:
+        """Nothing is saved yet: read the file and show what would be imported."""
+        upload = native["file"]
+        return import_preview(request, read_contacts(upload), upload.filename)
+
+    def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
+        """The upload page."""
+        return templates("import", **layout(self.request, "Import contacts"), fields=fields,
+                         form_error=errors.get(FORM_ERRORS), columns=", ".join(CONTACT_CSV_COLUMNS))
+
+
+app.servlet("/contacts/import")(ImportContacts)
+
+
+@app.function("/contacts/import/confirm", methods="POST")
+def confirm_import(request: Request, data: str, filename: str = "") -> Response:
+    """Step 2: import every row of the previewed file in one transaction, or none of them."""
+    check_token(request)
+    # Checked again: the file travelled through the browser, and the datebook may have changed.
+    table = read_contacts(data)
+    if not table.ok:
+        return import_preview(request, table, filename)
+    values = [sql_values(record) for record in table.records()]
+    try:
+        with db:
+            db.executemany("INSERT INTO contact (name, email, phone, birthday, notes) "
+                           "VALUES (:name, :email, :phone, :birthday, :notes)", values)
+    except sqlite3.IntegrityError as exc:
+        # `with db:` rolled back every row: an import is all or nothing.
+        return import_preview(request, table, filename, problem=f"Nothing was imported: {exc}.")
+    return Response.redirect(f"/contacts/?imported={len(values)}")
 
 
 # == appointments ==========================================================================

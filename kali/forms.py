@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
@@ -64,9 +63,11 @@ from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
+from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 from .multipart import UploadedFile
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason
+from .signing import sign
 
 __all__ = [
     # lenses (defined in kali.lenses)
@@ -79,6 +80,8 @@ __all__ = [
     "Formlet", "SaveError", "FORM_ERRORS",
     # CSRF tokens
     "CSRF_FIELD", "csrf_token", "csrf_input", "verify_csrf_token", "add_csrf_tokens", "html_attrs",
+    # uploaded CSV files (defined in kali.csvio)
+    "read_csv", "CSVTable", "CSVRow", "CSVProblem",
 ]
 
 logger = logging.getLogger("kali.forms")
@@ -496,18 +499,11 @@ def _accepted(upload: UploadedFile, accept: str) -> bool:
 
 # -- CSRF tokens -------------------------------------------------------------------------
 
-# Made once per process: a token is valid until the app restarts, which a form out of date then says.
-_SECRET = os.urandom(32)
-
-
 def csrf_token(path: str) -> str:
     """The CSRF token for forms posting to `path` (percent-decoded, without query)."""
-    # Imported on first use: hashlib loads OpenSSL, a cost at start-up for apps without forms.
-    import base64
-    import hashlib
-    import hmac
-    digest = hmac.new(_SECRET, b"kali-form\0" + path.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    # Signed with the run's key (kali.signing): valid until the app restarts, which a form out
+    # of date then says -- or across processes that share KALI_SIGNING_KEY (a WSGI server's workers).
+    return sign("kali-form", path.encode("utf-8", "surrogatepass"))
 
 
 def verify_csrf_token(token: str | None, path: str) -> bool:

@@ -5,8 +5,11 @@ start-up and use it everywhere. Two things make that safe:
 
 * `open_database()` opens the file the way a personal tool should: WAL journal,
   `synchronous=FULL`, foreign keys on, a busy timeout, rows addressable by
-  column name, the schema applied on first run, and `with db:` blocks that
-  start with `BEGIN IMMEDIATE` (a savepoint when nested).
+  column name, the schema applied on first run, pending migrations run after a
+  backup copy (kali.migrations), a daily backup kept in rotation
+  (kali.backups), and `with db:` blocks that start with `BEGIN IMMEDIATE`
+  (a savepoint when nested). Every database it opened is checkpointed and
+  closed at exit (`close_all_databases`).
 * `guard(handler, db)` checks every connection after every request. A handler
   that left a transaction open gets it rolled back and the response replaced
   by a 500 page saying so, instead of a page that looks fine while the data
@@ -31,18 +34,25 @@ commit (well under a millisecond on an SSD), which a personal tool never notices
 
 from __future__ import annotations
 
-import logging
+import atexit
 import datetime
+import logging
 import os
-import re
 import sqlite3
 import sys
+import weakref
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
+from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
+                         SchemaError, SQLText, database_version, load_migrations, load_sql, run_migration,
+                         run_schema, split_statements)
+from .migrations import check_schema as check_database_schema
 from .response import FileBody, Handler, Response, Stream, to_response
 
-__all__ = ["guard", "open_database", "data_folder", "transaction", "Database"]
+__all__ = ["guard", "open_database", "data_folder", "transaction", "Database", "close_all_databases",
+           "split_statements", "SchemaError", "MigrationError", "NewerDatabaseError", "SchemaDriftError",
+           "DEFAULT_BACKUPS"]
 
 logger = logging.getLogger("kali")
 
@@ -168,7 +178,7 @@ def _rollback_quietly(connection: sqlite3.Connection) -> None:
 
 
 class Database(sqlite3.Connection):
-    """The connection `open_database()` returns: `with db:` is a `transaction(db)` block."""
+    """The connection `open_database()` returns: `with db:` is a `transaction(db)` block; `db.backup()` makes a backup file."""
 
     def __enter__(self) -> "Database":
         block = _Transaction(self)
@@ -186,6 +196,60 @@ class Database(sqlite3.Connection):
         else:
             block.rollback()
         return False
+
+    @overload
+    def backup(self, target: sqlite3.Connection, *, pages: int = -1,
+               progress: Callable[[int, int, int], object] | None = None, name: str = "main",
+               sleep: float = 0.25) -> None: ...
+
+    @overload
+    def backup(self, path: str | os.PathLike[str] | None = None, /) -> Path: ...
+
+    @overload
+    def backup(self, *, path: str | os.PathLike[str] | None) -> Path: ...
+
+    def backup(self, target: Any = None, *, pages: int = -1,
+               progress: Callable[[int, int, int], object] | None = None, name: str = "main",
+               sleep: float = 0.25, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Write a checked backup file and return its path (`backup(connection)` is sqlite3's own method).
+
+        `db.backup()` writes `backups/<name>-<date>-<time>-v<version>.sqlite3` beside
+        the database (the copies `backups=N` rotates); `db.backup(path)` writes that
+        file (or, for a folder, a file named that way inside it). The copy holds
+        every committed row, even when called inside a transaction.
+        """
+        if isinstance(target, sqlite3.Connection):
+            # The standard library's method, unchanged: copy into another open connection.
+            super().backup(target, pages=pages, progress=progress, name=name, sleep=sleep)
+            return None
+        if target is not None and path is not None:
+            raise TypeError("db.backup() takes one path, given both positionally and as path=")
+        if target is not None:
+            path = target
+        from . import backups
+        source_file = _database_file(self)
+        busy_timeout = float(self.__dict__.get("_kali_busy_timeout", 5.0))
+        version = int(self.execute("PRAGMA user_version").fetchone()[0])
+        if path is None:
+            if source_file is None:
+                raise ValueError("an in-memory database has no folder for backups: pass db.backup(path)")
+            destination = backups.backup_path(Path(source_file), version)
+        else:
+            destination = Path(os.fspath(path))
+            if destination.is_dir():
+                reference = Path(source_file) if source_file is not None else Path("memory.sqlite3")
+                destination = backups.backup_path(reference, version, folder=destination)
+            if source_file is not None and destination.exists() and os.path.samefile(destination, source_file):
+                raise ValueError(f"db.backup({os.fspath(path)!r}) would overwrite the database itself")
+        return backups.copy_database(self, destination, source_file=source_file, busy_timeout=busy_timeout)
+
+
+def _database_file(connection: sqlite3.Connection) -> str | None:
+    """The main database's file, or None when it is in memory (or a temporary database)."""
+    for row in connection.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return row[2] or None
+    return None
 
 
 # -- opening a database ------------------------------------------------------------------
@@ -226,17 +290,28 @@ def _register_adapters() -> None:
     sqlite3.register_adapter(datetime.time, datetime.time.isoformat)
 
 
-def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str | None = None,
-                  schema: str | os.PathLike[str] | None = None, busy_timeout: float = 5.0,
-                  synchronous: str = "FULL", check_same_thread: bool = False) -> Database:
-    """Open (or create) an app's SQLite database, durable by default.
+#: How many daily backups `open_database()` keeps unless told otherwise.
+DEFAULT_BACKUPS = 7
 
-    `path` defaults to `data_folder(app_name)/<app_name>.sqlite3`. `schema` is a
-    `.sql` file run in one transaction when the database has no tables yet.
-    `busy_timeout` is how many seconds to wait for another process's write lock.
-    `check_same_thread` is off because kali calls every handler on one thread,
-    which need not be the thread that opened the database.  Dates, times and
-    datetimes (what the DATE and TIME lenses give) are stored as ISO text.
+
+def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str | None = None,
+                  schema: str | os.PathLike[str] | None = None,
+                  migrations: Sequence[MigrationSource] = (), check_schema: bool = True,
+                  backups: int = DEFAULT_BACKUPS, busy_timeout: float = 5.0,
+                  synchronous: str = "FULL", check_same_thread: bool = False) -> Database:
+    """Open (or create) an app's SQLite database, durable by default, at the code's schema version.
+
+    `path` defaults to `data_folder(app_name)/<app_name>.sqlite3`. `schema` (a
+    `.sql` file, or SQL text) describes the latest version: it runs in one
+    transaction when the database has no tables. `migrations[i]` (SQL text, a
+    `.sql` file or a function taking the connection) upgrades version i to i + 1;
+    pending ones run after a backup copy, each in its own transaction. Then the
+    database is compared with what `schema` creates (`check_schema=False` skips
+    that). `backups=N` makes a backup at most once a day and keeps the newest N
+    (0: none). `busy_timeout` is how many seconds to wait for another process's
+    write lock. `check_same_thread` is off because kali calls every handler on
+    one thread, which need not be the thread that opened the database. Dates,
+    times and datetimes are stored as ISO text.
     """
     _register_adapters()
     if path is None:
@@ -254,12 +329,11 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
     if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or not busy_timeout >= 0:
         raise ValueError(f"busy_timeout is a number of seconds >= 0, not {busy_timeout!r}")
-    schema_text = None
-    if schema is not None:
-        try:
-            schema_text = Path(schema).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"the schema file {os.fspath(schema)} does not exist") from None
+    if isinstance(backups, bool) or not isinstance(backups, int) or backups < 0:
+        raise ValueError(f"backups is how many daily backups to keep (0 for none), not {backups!r}")
+    schema_sql = load_sql(schema, "schema") if schema is not None else None
+    steps = load_migrations(migrations)
+    existed = not in_memory and os.path.isfile(name) and os.path.getsize(name) > 0
 
     try:
         db: Database = sqlite3.connect(name, timeout=busy_timeout, isolation_level="IMMEDIATE",
@@ -268,6 +342,10 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         raise type(exc)(f"could not open the database {name}: {exc}") from exc
     try:
         db.row_factory = sqlite3.Row
+        # Before anything that writes (even switching to WAL rewrites the header): a database
+        # from a newer version of the app is refused byte for byte unchanged.
+        if steps:
+            _refuse_newer(db, name, len(steps))
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal" and not in_memory:
             # Network file systems cannot share WAL's memory map; SQLite says so by keeping its mode.
@@ -277,67 +355,153 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         db.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as exc:
         db.close()
+        if isinstance(exc, SchemaError):
+            raise
         # "file is not a database" alone does not say which file.
         raise type(exc)(f"could not open the database {name}: {exc}") from exc
-    if schema_text is not None:
-        try:
-            _apply_schema(db, schema_text, os.fspath(schema))  # type: ignore[arg-type]
-        except BaseException:
-            db.close()
-            raise
+    db.__dict__.update(_kali_busy_timeout=float(busy_timeout), _kali_pid=os.getpid())
+    try:
+        file = None if in_memory else Path(_database_file(db) or os.path.abspath(name))
+        _bring_up_to_date(db, name, file, existed, schema_sql, steps, check_schema, backups, busy_timeout)
+    except BaseException:
+        db.close()
+        raise
+    _open_databases.add(db)
     return db
 
 
-_TRANSACTION_CONTROL = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:BEGIN|COMMIT|END)\b",
-                                  re.IGNORECASE | re.DOTALL)
+def _refuse_newer(db: sqlite3.Connection, name: str, code_version: int) -> None:
+    version = database_version(db)
+    if version > code_version:
+        raise NewerDatabaseError(
+            f"the database {name} is at version {version}, but this app knows only up to version "
+            f"{code_version} (it has {code_version} migrations): it was written by a newer version of "
+            f"the app. Nothing was changed; run the newer app, or open a backup made for this version.",
+            database_version=version, code_version=code_version)
 
 
-def _apply_schema(db: sqlite3.Connection, script: str, filename: str) -> None:
-    """Run a schema script in one transaction if the database has no tables yet."""
-    # executescript() would commit first and run the statements one by one outside any
-    # transaction; splitting the script ourselves keeps "check empty, create everything"
-    # atomic, even if two copies of the app start at once or the first run is killed.
+def _bring_up_to_date(db: Database, name: str, file: Path | None, existed: bool, schema: SQLText | None,
+                      steps: list[Migration], check: bool, keep: int, busy_timeout: float) -> None:
+    """Create, back up, migrate and check the database (see open_database)."""
+    target = len(steps)
+    if schema is None and not steps:
+        # Nothing to create or migrate: no write lock needed (the file may even be read-only),
+        # and a file made just now is not even read.
+        if file is not None and keep > 0 and existed and not _is_empty(db):
+            _daily_backup(db, name, file, keep, busy_timeout)
+        return
+    # Under the write lock: two copies of the app starting at once must not both create
+    # the tables, and the version read here is the one the migrations start from.
     db.execute("BEGIN IMMEDIATE")
     try:
-        count = db.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]
-        if count == 0:
-            for line, statement in split_statements(script):
-                if _TRANSACTION_CONTROL.match(statement):
-                    continue     # `sqlite3 .dump` output wraps itself in BEGIN/COMMIT: already in one
-                try:
-                    db.execute(statement)
-                except sqlite3.Error as exc:
-                    raise type(exc)(f"schema file {filename}, line {line}: {exc}") from exc
+        empty = _is_empty(db)
+        version = database_version(db)
+        created = False
+        if empty and schema is not None:
+            run_schema(db, schema)
+            if target:
+                db.execute(f"PRAGMA user_version = {target:d}")
+            created = True
+            version = target
+        elif steps:
+            _refuse_newer(db, name, target)
         _commit(db)
     except BaseException:
         _rollback_quietly(db)
         raise
 
+    if version < target:
+        if file is not None and not empty:
+            from .backups import backup_path, copy_database
+            made = copy_database(db, backup_path(file, version, before_migration=True),
+                                 source_file=str(file), busy_timeout=busy_timeout)
+            logger.info("backed up %s (version %d) to %s before migrating it to version %d",
+                        name, version, made, target)
+        # Off during migrations, as SQLite's own procedure for changing a table says:
+        # rebuilding a table must not cascade into others; foreign_key_check runs instead.
+        db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for step in steps[version:]:
+                block = _Transaction(db)
+                if run_migration(db, step, block.begin, block.commit, block.rollback):
+                    logger.info("migrated %s to version %d", name, step.index + 1)
+        finally:
+            db.execute("PRAGMA foreign_keys=ON")
+        version = database_version(db)
 
-def split_statements(script: str) -> Iterator[tuple[int, str]]:
-    """Split SQL text into (line number, statement) pairs, respecting strings, comments and triggers."""
-    start = 0
-    position = script.find(";")
-    while position >= 0:
-        piece = script[start:position + 1]
-        # sqlite3.complete_statement is SQLite's own tokenizer: a ';' inside a string, a
-        # comment or a trigger body does not end the statement.
-        if sqlite3.complete_statement(piece):
-            yield _line_of(script, start), piece
-            start = position + 1
-        position = script.find(";", position + 1)
-    rest = script[start:]
-    if re.sub(r"--[^\n]*|/\*.*?\*/", "", rest, flags=re.DOTALL).strip():
-        yield _line_of(script, start), rest
+    if schema is not None and check and not created:
+        check_database_schema(db, schema, database_name=name, version=version)
+
+    if file is not None and keep > 0 and not empty:
+        # (A database that was empty when opened has nothing worth a copy yet.)
+        _daily_backup(db, name, file, keep, busy_timeout)
 
 
-_SPACE_AND_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+def _is_empty(db: sqlite3.Connection) -> bool:
+    return bool(db.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0] == 0)
 
 
-def _line_of(script: str, start: int) -> int:
-    """The line where the statement starting at `start` has its first word (after comments)."""
-    found = _SPACE_AND_COMMENTS.match(script, start)
-    return script.count("\n", 0, found.end() if found else start) + 1
+def _daily_backup(db: Database, name: str, file: Path, keep: int, busy_timeout: float) -> None:
+    """Make today's backup unless there is one, and rotate; a failure is logged, never fatal."""
+    from .backups import backup_path, copy_database, has_backup_from, rotate_backups
+    today = datetime.date.today()
+    try:
+        if has_backup_from(file, today):
+            rotate_backups(file, keep)
+            return
+        # Another connection holds the write lock while deciding and copying: workers of a
+        # WSGI server starting together make one backup between them, not one each.
+        lock = sqlite3.connect(str(file), timeout=busy_timeout, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            if not has_backup_from(file, today):
+                made = copy_database(db, backup_path(file, database_version(db)), source_file=str(file),
+                                     busy_timeout=busy_timeout)
+                logger.info("backed up %s to %s", name, made)
+            lock.execute("ROLLBACK")
+        finally:
+            lock.close()
+        rotate_backups(file, keep)
+    except (OSError, sqlite3.Error) as exc:
+        logger.warning("could not make today's backup of %s: %s", name, exc)
+
+
+# -- closing at exit ---------------------------------------------------------------------
+
+#: Every database open_database() opened (and that is still referenced), to close at exit.
+_open_databases: "weakref.WeakSet[Database]" = weakref.WeakSet()
+
+
+def close_all_databases() -> None:
+    """Checkpoint and close every database `open_database()` opened in this process.
+
+    Runs at normal interpreter exit (atexit); a launcher calls it on every way out.
+    `PRAGMA wal_checkpoint(TRUNCATE)` copies committed transactions from the
+    `-wal` file into the database file and empties the `-wal`, so the `.sqlite3`
+    file alone holds every committed row even while another process keeps the
+    database open. A transaction left open is rolled back. Safe to call twice.
+    """
+    for db in list(_open_databases):
+        _open_databases.discard(db)
+        if db.__dict__.get("_kali_pid") != os.getpid():
+            continue        # inherited through fork(): the parent process owns it
+        try:
+            if db.in_transaction:
+                logger.warning("a transaction on %s was still open at exit; it was rolled back",
+                               _database_name(db))
+                _rollback_quietly(db)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.ProgrammingError:
+            continue        # already closed (or bound to another thread)
+        except sqlite3.Error as exc:
+            logger.warning("could not checkpoint %s at exit: %s", _database_name(db), exc)
+        try:
+            db.close()
+        except sqlite3.Error as exc:
+            logger.warning("could not close %s at exit: %s", _database_name(db), exc)
+
+
+atexit.register(close_all_databases)
 
 
 # -- the guard ---------------------------------------------------------------------------

@@ -2,8 +2,13 @@
 <!--{slot body}-->
 <div class="page-head">
   <h1>Contacts <small class="count">{count}</small></h1>
-  <p class="actions"><a class="button" href="/contacts/new">New contact</a></p>
+  <p class="actions"><a class="button" href="/contacts/new">New contact</a>
+    <a class="button quiet" href="/contacts/import">Import</a>
+    <a class="button quiet" href="/contacts/export.csv" download>Export CSV</a></p>
 </div>
+<!--{if imported}-->
+<p class="notice" role="status" id="imported">Imported {imported}.</p>
+<!--{end}-->
 <form method="get" action="/contacts/" class="row filter" role="search">
   <input type="search" name="q" value="{q}" placeholder="Name, e-mail, phone or notes" aria-label="Search for">
   <input type="hidden" name="sort" value="{sort}">

@@ -38,6 +38,9 @@ def app(request: Request) -> Response:
         else:
             store(token, children, request.body)
         return Response.plain_text(f"ok {token}\n")
+    if request.path == "/quit" and request.method == "POST":
+        # A normal way out: serve_http returns after this response, the script ends.
+        return Response("bye\n", content_type="text/plain; charset=utf-8", shut_down=True)
     if request.path == "/count":
         # A fresh read on every request: kali must see what other processes wrote in between.
         return Response.json({"parents": db.execute("SELECT count(*) FROM parent").fetchone()[0]})
