@@ -58,7 +58,7 @@ import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .http import HTTPError
+from .http import HTTPError, redact_target
 from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
@@ -699,7 +699,7 @@ class Formlet:
         if self.csrf_protect:
             reason = cross_site_reason(request)
             if reason is not None:
-                logger.warning("refused cross-site %s %s: %s", request.method, request.target, reason)
+                logger.warning("refused cross-site %s %s: %s", request.method, redact_target(request.target), reason)
                 return Response.generic(
                     403, f"This form was not accepted because {reason}. Another web site may have "
                          f"tried to submit it in your name, so nothing was saved. If you submitted it "
@@ -709,7 +709,7 @@ class Formlet:
         if self.csrf_protect:
             token = request.POST.get(CSRF_FIELD)
             if not verify_csrf_token(token, request.path):
-                logger.warning("refused %s %s: %s CSRF token", request.method, request.target,
+                logger.warning("refused %s %s: %s CSRF token", request.method, redact_target(request.target),
                                "no" if not token else "a wrong or outdated")
                 message = ("This form arrived without its security token, so nothing was saved." if not token
                            else "This form's security token is out of date (the app was probably restarted "

@@ -10,11 +10,13 @@ status code the server should answer with.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator, Union
+from operator import methodcaller
+from typing import Any, Iterable, Iterator, Union
 
 __all__ = [
     "HTTPError", "ProtocolError", "Headers", "RequestHead", "RequestParser",
-    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "response_head",
+    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "response_head", "OWS",
+    "TOKEN_PARAMETER", "split_absolute_target", "redact_target",
 ]
 
 
@@ -35,6 +37,9 @@ class ProtocolError(HTTPError):
     """The client broke HTTP/1.x; `status` says which 4xx/5xx to answer with."""
 
 
+_PARTITION = methodcaller("partition", ":")
+
+
 def _phrases() -> dict[int, str]:
     from http import HTTPStatus
     return {s.value: s.phrase for s in HTTPStatus}
@@ -47,7 +52,8 @@ STATUS_PHRASES: dict[int, str] = _phrases()
 class Headers:
     """A case-insensitive multi-map of header fields that keeps their order and repeats."""
 
-    __slots__ = ("_items", "_first")
+    __slots__ = ("_items", "_first", "_lines")
+    _lines: tuple[str, str | None, bool]      # set only while a parsed block is unsplit
 
     def __init__(self, items: Union[Iterable[tuple[str, str]], "dict[str, str]", "Headers", None] = None) -> None:
         self._items: list[tuple[str, str]] = []
@@ -65,6 +71,24 @@ class Headers:
         self._items = items
         self._first = first
         return self
+
+    @classmethod
+    def _from_lines(cls, lines: str, content_length: str | None, chunked: bool) -> "Headers":
+        # The parser's fast path has checked every line already; most requests never read most
+        # of their headers, so they are split into pairs on first use only.
+        self = cls.__new__(cls)
+        self._lines = (lines, content_length, chunked)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only while a parsed block is still unsplit (__slots__ attributes unset).
+        if name not in ("_items", "_first"):
+            raise AttributeError(name)
+        lines, content_length, chunked = self._lines
+        items = [(n, v.strip(OWS)) for n, _, v in map(_PARTITION, lines.split("\r\n"))] if lines else []
+        self._items = items
+        self._first = _first_values(items, content_length, chunked)
+        return object.__getattribute__(self, name)
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any earlier fields of the same name."""
@@ -139,12 +163,14 @@ class Headers:
 class RequestHead:
     """The request line and header fields of one request, as parsed."""
 
-    __slots__ = ("method", "target", "version", "headers", "content_length", "chunked", "expect_continue")
+    __slots__ = ("method", "target", "version", "headers", "content_length", "chunked", "expect_continue",
+                 "authority")
 
     def __init__(self, method: str, target: str, version: str, headers: Headers,
                  content_length: int | None = None, chunked: bool = False,
-                 expect_continue: bool = False) -> None:
+                 expect_continue: bool = False, authority: str | None = None) -> None:
         self.method = method
+        #: The target in origin form ('/path?query'); an absolute-form target is reduced to it.
         self.target = target
         self.version = version
         self.headers = headers
@@ -153,6 +179,9 @@ class RequestHead:
         self.chunked = chunked
         #: The client waits for `100 Continue` before sending the body.
         self.expect_continue = expect_continue
+        #: Where the request is addressed ('host:port'): the authority of an absolute-form target,
+        #: which replaces Host (RFC 9112 3.2.2), else the Host header; None when there is neither.
+        self.authority = authority
 
     @property
     def has_body(self) -> bool:
@@ -180,27 +209,67 @@ END = _Marker("END")
 
 Event = Union[RequestHead, bytes, _Marker]
 
-# RFC 9110 token characters: method names and field names.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-# Field values: visible ASCII, obs-text, SP and HTAB; no NUL, CR, LF or other controls.
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
-# A request target must be visible ASCII only (obs-text is not allowed there).
-_BAD_TARGET = re.compile(rb"[^\x21-\x7e]")
-# The same rules on text (the head is decoded once, as Latin-1, then checked as str).
-_TOKEN_S = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_NO_HEADERS = Headers()     # a placeholder until the parser attaches the real fields
+
+#: Optional whitespace on the wire (RFC 9110 5.6.3): SP and HTAB only. `str.strip()` without
+#: arguments would also remove U+0085 and U+00A0, which are obs-text bytes in a header.
+OWS = " \t"
+
+#: The query parameter carrying a private app's launch token (see kali.security).
+TOKEN_PARAMETER = "kali_token"
+
+# RFC 9110 token characters: method names, field names, transfer codings.
+_TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_TOKEN = re.compile(f"[{_TCHAR}]+\\Z".encode("ascii"))
+_TOKEN_S = re.compile(f"[{_TCHAR}]+\\Z")
 _VERSION_S = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
+# A request target must be visible ASCII only (obs-text is not allowed there).
 _BAD_TARGET_S = re.compile(r"[^\x21-\x7e]")
 # Control characters other than HTAB, CR and LF are never valid anywhere in a head.
 _BAD_HEAD = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
+# RFC 9112 3: a method longer than any the server implements gets a 501. No registered method
+# comes near this; it also bounds how long the parser waits for the first space.
+_MAX_METHOD = 64
+
+# Targets other than origin form (RFC 9112 3.2) and the Host field (RFC 9110 7.2, RFC 3986 3.2.2).
+_ABSOLUTE = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
+_HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+|[Vv][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
+                   r"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?\Z")
+
+# Chunked framing (RFC 9112 7.1): every line ends in CRLF; extensions follow the grammar exactly,
+# so an LF inside a quoted extension value cannot end the size line somewhere else than a peer would.
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_TOKEN_B = f"[{_TCHAR}]+".encode("ascii")
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb"(?:[ \t]*=[ \t]*(?:"
+                         + _TOKEN_B + rb"|" + _QUOTED + rb"))?)*\r\Z")
+_TRAILER_LINE = re.compile(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
+                           rb"[ \t]*\r\Z")
+
+# The bytes a head of the fast path may hold besides CR and LF: no control other than HTAB.
+_FIELD_BYTES = bytes([9, *range(0x20, 0x7f), *range(0x80, 0x100)])
+# The request line of such a head: a method, an origin-form target, HTTP/1.0 or 1.1.
+_FAST_REQUEST_LINE = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n")
+# In the field lines of such a head, a line start not followed by `token:`.
+_BAD_FIELD_START = re.compile(f"\\r\\n(?![{_TCHAR}]+:)")
 
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(7)
 
 
 class RequestParser:
-    """Turns the bytes of one HTTP/1.x request into head, body and end events."""
+    """Turns the bytes of one HTTP/1.x request into head, body and end events.
+
+    The answer never depends on how the bytes were split: a check made on a partial
+    head refuses only what every completion of those bytes would refuse with the same
+    error, and a complete head runs those same checks first.
+    """
+
+    __slots__ = ("max_request_line", "max_header_bytes", "max_headers", "max_body_size", "_buf", "_state",
+                 "_scan_from", "_remaining", "_body_seen", "_trailer_bytes", "_line", "_content_length_text",
+                 "head")
+
+    # Tests turn this off to prove the general path gives what the fast path gives.
+    _fast_path = True
 
     def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536,
                  max_headers: int = 100, max_body_size: int | None = None) -> None:
@@ -214,7 +283,8 @@ class RequestParser:
         self._remaining = 0          # body bytes (or chunk bytes) still to come
         self._body_seen = 0          # decoded body bytes so far, for the size limit
         self._trailer_bytes = 0
-        self._line_checked = False
+        self._line: tuple[str, str, str, str | None] | None = None    # the checked request line
+        self._content_length_text: str | None = None
         self.head: RequestHead | None = None
 
     @property
@@ -242,82 +312,121 @@ class RequestParser:
 
     def _parse_head(self) -> Event:
         buf = self._buf
-        # Tolerate the empty lines some clients send before a request (RFC 9112 2.2).
-        while buf[:2] == b"\r\n" or buf[:1] == b"\n":
-            del buf[:2 if buf[:1] == b"\r" else 1]
         if not buf:
             return NEED_DATA
+        first = buf[0]
+        if first == 13 or first == 10:
+            # Tolerate the empty lines some clients send before a request (RFC 9112 2.2).
+            while buf[:2] == b"\r\n" or buf[:1] == b"\n":
+                del buf[:2 if buf[:1] == b"\r" else 1]
+            if not buf:
+                return NEED_DATA
         start = self._scan_from
+        if self._fast_path:
+            # The usual head ends at its first CRLF CRLF; the fast path refuses (returns None for)
+            # any head with a bare LF, so an earlier end the general search would find cannot hide.
+            end = buf.find(b"\r\n\r\n", start)
+            if end >= 0:
+                size = end + 4
+                raw = bytes(buf) if size == len(buf) else bytes(buf[:size])
+                head = self._fast_head(raw)
+                if head is not None:
+                    del buf[:size]
+                    self._scan_from = 0
+                    self.head = head
+                    return head
         end = buf.find(b"\n\r\n", start)
         lf = buf.find(b"\n\n", start, end + 1 if end >= 0 else len(buf))
         if lf >= 0:
-            end, sep = lf, 2
+            size = lf + 2
         elif end >= 0:
-            sep = 3
+            size = end + 3
         else:
-            self._check_incomplete_head()
-            self._scan_from = max(0, len(buf) - 2)
+            self._check_start(buf)
+            self._scan_from = max(0, len(buf) - 3)
             return NEED_DATA
-        raw = bytes(buf[:end - 1] if buf[end - 1:end] == b"\r" else buf[:end])
-        del buf[:end + sep]
+        raw = bytes(buf[:size])
+        del buf[:size]
         self._scan_from = 0
-        if end + sep > self.max_header_bytes:
-            if raw.find(b"\n", 0, self.max_request_line + 2) < 0:
-                # Say the same as when the head arrives in pieces: the line itself is too long.
-                raise ProtocolError(414, "The request line is too long.")
-            raise ProtocolError(431, "The request header section is too large.")
-        return self._make_head(raw)
+        head = self._general_head(raw)
+        self.head = head
+        return head
 
-    def _check_incomplete_head(self) -> None:
-        buf = self._buf
-        first_lf = buf.find(b"\n", 0, self.max_request_line + 2)
-        if first_lf < 0:
-            if len(buf) > self.max_request_line:
-                raise ProtocolError(414, "The request line is too long.")
-            if not self._line_checked:
-                self._check_method_prefix()
-        elif not self._line_checked:
-            # Refuse garbage as soon as its first line is in, rather than waiting for a head
-            # that will never end.
-            line = bytes(buf[:first_lf])
-            self._split_request_line(line[:-1] if line[-1:] == b"\r" else line)
-            self._line_checked = True
-        if len(buf) > self.max_header_bytes:
-            raise ProtocolError(431, "The request header section is too large.")
-
-    def _check_method_prefix(self) -> None:
-        buf = self._buf
-        if buf == b"\r":
-            return      # the first half of an empty line before the request, split from its LF
-        if buf[:1] == b"\x16":
+    def _check_start(self, data: bytes | bytearray) -> None:
+        """Refuse a head whose first bytes already decide it: same verdict for any later bytes."""
+        if data[:1] == b"\x16":
             raise ProtocolError(400, "This is a plain HTTP server: use http://, not https://.")
-        space = buf.find(b" ", 0, 64)
-        method = bytes(buf[:space] if space >= 0 else buf[:64])
-        if (space < 0 and len(buf) >= 64) or (method and not _TOKEN.match(method)):
+        if data == b"\r":
+            return      # the first half of an empty line before the request, split from its LF
+        space = data.find(b" ", 0, _MAX_METHOD + 1)
+        method = data[:space] if space >= 0 else data[:_MAX_METHOD + 1]
+        if not _TOKEN.match(method):
             raise ProtocolError(400, "The request method is malformed.")
+        if len(method) > _MAX_METHOD:
+            raise ProtocolError(501, "The request method is longer than any this server implements.")
+        limit = self.max_request_line
+        lf = data.find(b"\n", 0, limit + 2)
+        if lf < 0:
+            if len(data) >= limit + 2:
+                raise ProtocolError(414, "The request line is too long.")
+        elif self._line is None:
+            length = lf - 1 if data[lf - 1] == 13 else lf
+            if length > limit:
+                raise ProtocolError(414, "The request line is too long.")
+            self._line = _check_request_line(data[:length].decode("latin-1"))
+        if len(data) > self.max_header_bytes:
+            raise ProtocolError(431, "The request header section is too large.")
 
-    def _split_request_line(self, line: bytes | str) -> list[str]:
-        if len(line) > self.max_request_line:
-            raise ProtocolError(414, "The request line is too long.")
-        if isinstance(line, bytes):
-            line = line.decode("latin-1")
-        parts = line.split(" ")
-        if len(parts) != 3:
-            raise ProtocolError(400, "The request line is malformed.")
-        method, target, version = parts
-        m = _VERSION_S.match(version)
-        if m is None:
-            raise ProtocolError(400, "The request line is malformed.")
-        if m.group(1) != "1":
-            raise ProtocolError(505, "Only HTTP/1.x is supported.")
-        if not _TOKEN_S.match(method):
-            raise ProtocolError(400, "The request method is malformed.")
-        if not target or _BAD_TARGET_S.search(target):
-            raise ProtocolError(400, "The request target is malformed.")
-        return parts
+    def _fast_head(self, raw: bytes) -> RequestHead | None:
+        """The head of a well-formed common request, or None to take the general path.
 
-    def _make_head(self, raw: bytes) -> RequestHead:
-        # Whole-head checks first (C speed), then one decode; the loop below works on str.
+        Whole-head checks run as C-level byte operations; only the request line and the
+        fields that frame the body are picked out here, the rest when first read.
+        """
+        # With every other allowed byte deleted, only the CRLFs may be left: no control
+        # character, no bare CR or LF. The general path says which rule a head broke.
+        lines = raw.count(b"\r\n")
+        if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > self.max_header_bytes \
+                or lines - 2 > self.max_headers:
+            return None
+        text = raw.decode("latin-1")
+        line = _FAST_REQUEST_LINE.match(text)
+        if line is None:
+            return None
+        method, target, version = line.groups()
+        eol = line.end() - 2
+        if eol > self.max_request_line or method == "CONNECT":
+            return None
+        end = len(text) - 2
+        if _BAD_FIELD_START.search(text, eol, end - 2):
+            return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
+        fields = text[eol:end].lower()      # '\r\nname: value\r\n...', for finding names fast
+        host = None
+        at = fields.find("\r\nhost:")
+        if at >= 0:
+            if fields.find("\r\nhost:", at + 7) < 0:
+                at += eol + 7
+                host = [text[at:text.find("\r\n", at)].strip(OWS)]
+            else:
+                host = _values_of(text, fields, eol, "\r\nhost:")
+        te = cl = expect = None
+        if "\r\ntransfer-encoding:" in fields:
+            te = _values_of(text, fields, eol, "\r\ntransfer-encoding:")
+        if "\r\ncontent-length:" in fields:
+            cl = _values_of(text, fields, eol, "\r\ncontent-length:")
+        if (te or cl) and "\r\nexpect:" in fields:
+            expect = _values_of(text, fields, eol, "\r\nexpect:")
+        head = self._frame(method, target, version, host, te, cl, expect, None)
+        head.headers = Headers._from_lines(text[eol + 2:end - 2], self._content_length_text, head.chunked)
+        return head
+
+    def _general_head(self, raw: bytes) -> RequestHead:
+        # The checks a partial head gets come first, so a head split anywhere meets them in
+        # the same order as one that arrives whole.
+        self._check_start(raw)
+        line = self._line
+        assert line is not None
+        method, target, version, authority = line
         if _BAD_HEAD.search(raw):
             raise ProtocolError(400, "The request head contains a control character.")
         crlf = raw.count(b"\r\n")
@@ -328,14 +437,10 @@ class RequestParser:
             lines = text.split("\r\n")
         else:
             lines = text.replace("\r\n", "\n").split("\n")     # bare LF line endings
-        method, target, version = self._split_request_line(lines[0])
-        if target[0] != "/":
-            target = _normalise_target(method, target)
-
+        del lines[-2:]          # the empty line that ends the head
         if len(lines) - 1 > self.max_headers:
             raise ProtocolError(431, "The request has too many header fields.")
         items: list[tuple[str, str]] = []
-        first: dict[str, str] = {}
         token = _TOKEN_S.match
         for hline in lines[1:]:
             name, colon, value = hline.partition(":")
@@ -343,61 +448,68 @@ class RequestParser:
                 if hline[:1] in (" ", "\t"):
                     raise ProtocolError(400, "Folded header lines (obs-fold) are not accepted.")
                 raise ProtocolError(400, "A header line is malformed.")
-            value = value.strip(" \t")
-            items.append((name, value))
-            key = name.lower()
-            if key in first:
-                if key in ("content-length", "host", "transfer-encoding"):
-                    first[key] = first[key] + "\0" + value   # checked below
-            else:
-                first[key] = value
-        headers = Headers._from_parsed(items, first)
-        head = RequestHead(method, target, version, headers)
-        self._frame_body(head, first)
-        self.head = head
+            items.append((name, value.strip(OWS)))
+
+        def values(key: str) -> list[str] | None:
+            found = [v for n, v in items if n.lower() == key]
+            return found or None
+
+        te, cl = values("transfer-encoding"), values("content-length")
+        head = self._frame(method, target, version, values("host"), te, cl,
+                           values("expect") if te or cl else None, authority)
+        head.headers = Headers._from_parsed(items, _first_values(items, self._content_length_text, head.chunked))
         return head
 
-    def _frame_body(self, head: RequestHead, first: dict[str, str]) -> None:
-        host = first.get("host")
-        if host is not None and "\0" in host:
-            raise ProtocolError(400, "The request has more than one Host header.")
-        if host is None and head.version == "HTTP/1.1":
+    def _frame(self, method: str, target: str, version: str, host: list[str] | None, te: list[str] | None,
+               cl: list[str] | None, expect: list[str] | None, authority: str | None) -> RequestHead:
+        """Check Host and the fields that frame the body (their values in order); both paths end here."""
+        http10 = version == "HTTP/1.0"
+        if host is not None:
+            if len(host) > 1:
+                raise ProtocolError(400, "The request has more than one Host header.")
+            if not _valid_authority(host[0]):
+                raise ProtocolError(400, "The Host header is malformed.")
+            if authority is None:
+                authority = host[0]
+        elif not http10:
             raise ProtocolError(400, "An HTTP/1.1 request must have a Host header.")
-        te = first.get("transfer-encoding")
-        cl = first.get("content-length")
+        head = RequestHead(method, target, version, _NO_HEADERS, None, False, False, authority)
+        self._content_length_text = None
         if te is not None:
             if cl is not None:
                 raise ProtocolError(400, "A request may not have both Content-Length and Transfer-Encoding.")
-            if head.version == "HTTP/1.0":
+            if http10:
                 raise ProtocolError(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request.")
-            codings = [c.strip().lower() for c in te.replace("\0", ",").split(",") if c.strip()]
+            codings = [c.strip(OWS).lower() for value in te for c in value.split(",")]
+            codings = [c for c in codings if c]
             for coding in codings:
+                if not _TOKEN_S.match(coding):
+                    raise ProtocolError(400, "The Transfer-Encoding header is malformed.")
                 if coding != "chunked":
                     raise ProtocolError(501, f"Transfer-Encoding {coding!r} is not supported.")
             if len(codings) != 1:
                 raise ProtocolError(400, "The Transfer-Encoding header is malformed.")
             head.chunked = True
             self._state = _CHUNK_SIZE
-            first["transfer-encoding"] = "chunked"
         elif cl is not None:
-            values = {v.strip() for part in cl.split("\0") for v in part.split(",")}
-            if len(values) != 1:
+            lengths = {v.strip(OWS) for value in cl for v in value.split(",")}
+            if len(lengths) != 1:
                 raise ProtocolError(400, "The request has conflicting Content-Length values.")
-            value = values.pop()
-            if not _DIGITS.match(value):
+            text = lengths.pop()
+            if not _DIGITS.match(text):
                 raise ProtocolError(400, "The Content-Length header is not a number.")
-            length = int(value)
+            length = int(text)
             if self.max_body_size is not None and length > self.max_body_size:
                 raise ProtocolError(413, f"The request body is larger than {self.max_body_size} bytes.")
             head.content_length = length
-            first["content-length"] = value
+            self._content_length_text = text
             self._remaining = length
             self._state = _BODY if length else _DONE
         else:
             self._state = _DONE
-        if head.has_body and head.version != "HTTP/1.0":
-            expect = first.get("expect")
-            head.expect_continue = expect is not None and expect.lower() == "100-continue"
+        if not http10 and expect is not None and head.has_body:
+            head.expect_continue = expect[0].lower() == "100-continue"
+        return head
 
     # -- bodies --------------------------------------------------------------
 
@@ -423,15 +535,19 @@ class RequestParser:
         return data
 
     def _read_line(self, limit: int, what: str) -> bytes | None:
+        """The next line up to its LF (the CR kept), None until it is complete."""
         buf = self._buf
         lf = buf.find(b"\n", 0, limit + 2)
         if lf < 0:
-            if len(buf) > limit:
+            if len(buf) >= limit + 2:
                 raise ProtocolError(400, f"The {what} line is too long.")
             return None
         line = bytes(buf[:lf])
         del buf[:lf + 1]
-        return line[:-1] if line[-1:] == b"\r" else line
+        if line[-1:] != b"\r":
+            # RFC 9112 7.1: the bare-LF allowance covers the start line and fields, not chunk framing.
+            raise ProtocolError(400, f"A {what} line does not end with CRLF.")
+        return line
 
     def _next_chunked(self) -> Event:
         while True:
@@ -440,12 +556,10 @@ class RequestParser:
                 line = self._read_line(4096, "chunk size")
                 if line is None:
                     return NEED_DATA
-                if _BAD_VALUE.search(line):
-                    raise ProtocolError(400, "A chunk size line contains a control character.")
-                size_b = line.split(b";", 1)[0].strip(b" \t")
-                if not _HEX.match(size_b):
-                    raise ProtocolError(400, "A chunk size is malformed.")
-                size = int(size_b, 16)
+                m = _CHUNK_LINE.match(line)
+                if m is None:
+                    raise ProtocolError(400, "A chunk size line is malformed.")
+                size = int(m.group(1), 16)
                 if size == 0:
                     self._state = _TRAILERS
                     continue
@@ -465,42 +579,135 @@ class RequestParser:
                 buf = self._buf
                 if buf[:2] == b"\r\n":
                     del buf[:2]
-                elif buf[:1] == b"\n":
-                    del buf[:1]
-                elif len(buf) >= 2 or (buf and buf[:1] != b"\r"):
-                    raise ProtocolError(400, "A chunk is not followed by CRLF.")
-                else:
+                elif not buf or buf == b"\r":
                     return NEED_DATA
+                else:
+                    raise ProtocolError(400, "A chunk is not followed by CRLF.")
                 self._state = _CHUNK_SIZE
             elif state == _TRAILERS:
                 line = self._read_line(8190, "trailer")
                 if line is None:
                     return NEED_DATA
-                if not line:
+                if line == b"\r":
                     self._state = _DONE
                     return END
-                self._trailer_bytes += len(line)
+                self._trailer_bytes += len(line) + 1
                 if self._trailer_bytes > self.max_header_bytes:
                     raise ProtocolError(431, "The request trailer section is too large.")
-                if b":" not in line or line[:1] in (b" ", b"\t") or _BAD_VALUE.search(line):
+                if not _TRAILER_LINE.match(line):
                     raise ProtocolError(400, "A trailer line is malformed.")
             else:
                 return END
 
 
-def _normalise_target(method: str, target: str) -> str:
-    """Turn absolute-form and asterisk-form targets into something a router can use."""
-    if target == "*" and method == "OPTIONS":
+def _first_values(items: list[tuple[str, str]], content_length: str | None, chunked: bool) -> dict[str, str]:
+    """Lower-cased name -> first value, with the framing fields as the parser understood them."""
+    first = {name.lower(): value for name, value in reversed(items)}
+    if content_length is not None:
+        first["content-length"] = content_length       # '5, 5' or two equal fields: '5'
+    if chunked:
+        first["transfer-encoding"] = "chunked"
+    return first
+
+
+def _values_of(text: str, fields: str, offset: int, key: str) -> list[str] | None:
+    """The stripped values of every field `key` ('\\r\\nname:') in the lower-cased `fields` of `text`."""
+    i = fields.find(key)
+    if i < 0:
+        return None
+    found = []
+    while i >= 0:
+        start = offset + i + len(key)
+        end = text.find("\r\n", start)
+        found.append(text[start:end].strip(OWS))
+        i = fields.find(key, end - offset)
+    return found
+
+
+def _check_request_line(line: str) -> tuple[str, str, str, str | None]:
+    """(method, origin-form target, version, authority of an absolute-form target) of a request line."""
+    parts = line.split(" ")
+    if len(parts) != 3:
+        raise ProtocolError(400, "The request line is malformed.")
+    method, target, version = parts
+    m = _VERSION_S.match(version)
+    if m is None:
+        raise ProtocolError(400, "The request line is malformed.")
+    if m.group(1) != "1":
+        raise ProtocolError(505, "Only HTTP/1.x is supported.")
+    if not _TOKEN_S.match(method):
+        raise ProtocolError(400, "The request method is malformed.")
+    if not target or _BAD_TARGET_S.search(target):
+        raise ProtocolError(400, "The request target is malformed.")
+    if method == "CONNECT":
+        # A request to open a tunnel through a proxy: not a malformed request, but not a thing a
+        # web app server does (RFC 9110 9.1: 501 for a method the server does not implement).
+        raise ProtocolError(501, "CONNECT is not supported: this is a web app, not a proxy.")
+    if target[0] == "/":
+        return method, target, version, None
+    if target == "*":
+        if method != "OPTIONS":
+            raise ProtocolError(400, "The request target '*' is only allowed with OPTIONS.")
+        return method, target, version, None
+    authority, path = split_absolute_target(target)
+    return method, path, version, authority
+
+
+def split_absolute_target(target: str) -> tuple[str, str]:
+    """(authority, '/path?query') of an absolute-form target like 'http://host:8080/p?q'; 400 if malformed."""
+    m = _ABSOLUTE.match(target)
+    if m is None:
+        raise ProtocolError(400, "The request target is malformed.")
+    authority = m.group(1)
+    if "@" in authority:
+        # RFC 9110 4.2.4: userinfo in an http(s) URI is deprecated; treat it as an error.
+        raise ProtocolError(400, "The request target contains user information, which is not accepted.")
+    if not authority or authority[0] == ":" or not _valid_authority(authority):
+        raise ProtocolError(400, "The request target's host is malformed.")
+    path = m.group(2) or "/"
+    return authority, path if path[0] == "/" else "/" + path
+
+
+_valid_authorities: dict[str, bool] = {}
+
+
+def _valid_authority(value: str) -> bool:
+    """Whether `value` is `host[:port]` as RFC 3986 writes it (an empty value is valid for Host)."""
+    # A browser sends the same Host on every request: remember the answer for a few values.
+    known = _valid_authorities.get(value)
+    if known is None:
+        if len(_valid_authorities) >= 64:
+            _valid_authorities.clear()
+        known = _valid_authorities[value] = _check_authority(value)
+    return known
+
+
+def _check_authority(value: str) -> bool:
+    m = _HOST.match(value)
+    if m is None:
+        return False
+    literal = m.group(1)
+    if literal is not None and literal[0] not in "vV":
+        import ipaddress     # only for IPv6 literals, so a hello request does not pay for the import
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+    return True
+
+
+def redact_target(target: str) -> str:
+    """A request target fit for a log: a launch token in its query is replaced by '...'."""
+    q = target.find("?")
+    if q < 0 or (TOKEN_PARAMETER not in target and "%" not in target):
         return target
-    lower = target[:8].lower()
-    if lower.startswith("http://") or lower.startswith("https://"):
-        rest = target.split("//", 1)[1]
-        slash = rest.find("/")
-        query = rest.find("?")
-        if slash < 0 or (0 <= query < slash):
-            return "/" + (rest[query:] if query >= 0 else "")
-        return rest[slash:]
-    raise ProtocolError(400, "The request target is malformed.")
+    from urllib.parse import unquote
+    parts = target[q + 1:].split("&")
+    for i, part in enumerate(parts):
+        key, eq, _ = part.partition("=")
+        if eq and unquote(key.replace("+", " ")) == TOKEN_PARAMETER:
+            parts[i] = key + "=..."
+    return target[:q + 1] + "&".join(parts)
 
 
 # -- responses -----------------------------------------------------------------

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from typing import IO
 
-from .http import Headers, HTTPError
+from .http import OWS, Headers, HTTPError
 
 __all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE"]
 
@@ -16,6 +16,8 @@ __all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE
 SPOOL_SIZE = 1 << 20
 
 _BLOCK = 1 << 16
+# The longest preamble (text before the first boundary) accepted; browsers send none.
+_PREAMBLE_LIMIT = 1 << 14
 
 
 class UploadedFile:
@@ -51,26 +53,29 @@ class UploadedFile:
         return f"<UploadedFile {self.name}={self.filename!r} {self.content_type} {self.size} bytes>"
 
 
-_PARAM = re.compile(r';\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')
+# Whitespace here is SP and HTAB only (RFC 9110 5.6.3): `\s` would also match U+0085 and U+00A0.
+_PARAM = re.compile(r';[ \t]*([^ \t=;]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*))?')
+_ANY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_QUOTE_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def parse_header_params(value: str, *, backslash_escapes: bool = True) -> tuple[str, dict[str, str]]:
     """Split `type/sub; a=1; b="x y"` into the main value and lower-cased parameters.
 
-    Browsers do not backslash-escape multipart names and filenames (they write
-    `"` as %22), so form-data parsing passes backslash_escapes=False to keep a
-    Windows path's backslashes.
+    With backslash_escapes=False (form-data names and filenames) only `\\"` and
+    `\\\\` are escapes: browsers write `"` as %22, and an old browser's Windows
+    path (`C:\\dir\\a.txt`) keeps its other backslashes.
     """
     semi = value.find(";")
     if semi < 0:
-        return value.strip().lower(), {}
-    main = value[:semi].strip().lower()
+        return value.strip(OWS).lower(), {}
+    main = value[:semi].strip(OWS).lower()
     params: dict[str, str] = {}
     for m in _PARAM.finditer(value, semi):
         key = m.group(1).lower()
-        raw = (m.group(2) or "").strip()
+        raw = (m.group(2) or "").strip(OWS)
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1]) if backslash_escapes else raw[1:-1]
+            raw = (_ANY_ESCAPE if backslash_escapes else _QUOTE_ESCAPE).sub(r"\1", raw[1:-1])
         params[key] = raw
     return main, params
 
@@ -113,20 +118,25 @@ def parse_multipart(fp: IO[bytes], boundary: str, *, max_field_size: int = 1 << 
     reader = _Reader(fp)
     opening = b"--" + boundary.encode("latin-1")
     delimiter = b"\r\n" + opening
-    # Skip the preamble: the body starts at the first delimiter line.
-    if not reader.skip_to(opening):
-        raise HTTPError(400, "The multipart body has no opening boundary.")
+    had_preamble = reader.skip_preamble(opening)
     fields: list[tuple[str, str]] = []
     files: list[tuple[str, UploadedFile]] = []
     while True:
         after = reader.read_exact(2)
         if after == b"--":
+            if had_preamble and not fields and not files:
+                # RFC 2046 wants at least one part; only a bare close delimiter is let through.
+                raise HTTPError(400, "The multipart body has no part after its preamble.")
+            # The close delimiter; first of all, it is an empty form (what Chromium sends for one).
+            reader.check_epilogue(opening)
             return fields, files
         if after != b"\r\n":
             raise HTTPError(400, "A multipart boundary line is malformed.")
         if len(fields) + len(files) >= max_parts:
             raise HTTPError(413, f"The form has more than {max_parts} parts.")
         headers = reader.read_part_headers()
+        if len(headers.get_all("content-disposition")) > 1 or len(headers.get_all("content-type")) > 1:
+            raise HTTPError(400, "A multipart part has more than one Content-Disposition or Content-Type header.")
         disposition, params = parse_header_params(headers.get("content-disposition") or "",
                                                   backslash_escapes=False)
         if disposition != "form-data" or "name" not in params:
@@ -172,17 +182,41 @@ class _Reader:
         self.buf += block
         return True
 
-    def skip_to(self, marker: bytes) -> bool:
+    def skip_preamble(self, opening: bytes) -> bool:
+        """Consume everything up to and including the first boundary (RFC 2046 5.1.1).
+
+        It must open the body or follow a preamble line. A preamble holding the
+        boundary, or a line that starts with '--', hides a part (under a mangled or
+        another boundary): the body is refused rather than that part silently dropped.
+        Returns whether there was a preamble.
+        """
+        limit = _PREAMBLE_LIMIT + 2 + len(opening)
+        while len(self.buf) < limit and self._fill():
+            pass
+        buf = self.buf
+        if buf.startswith(opening):
+            del buf[:len(opening)]
+            return False
+        i = buf.find(b"\r\n" + opening, 0, limit)
+        if i < 0:
+            raise HTTPError(400, "The multipart body does not start with the boundary its Content-Type declares.")
+        preamble = buf[:i]
+        if preamble.startswith(b"--") or b"\n--" in preamble or opening in preamble:
+            raise HTTPError(400, "The multipart body starts with a boundary other than the one its "
+                                 "Content-Type declares.")
+        del buf[:i + 2 + len(opening)]
+        return True
+
+    def check_epilogue(self, opening: bytes) -> None:
+        """Refuse a boundary after the close delimiter: the part it starts would be lost."""
+        keep = len(opening) - 1
         while True:
-            i = self.buf.find(marker)
-            if i >= 0:
-                del self.buf[:i + len(marker)]
-                return True
-            keep = len(marker)
+            if self.buf.find(opening) >= 0:
+                raise HTTPError(400, "The multipart body continues with a part after its closing boundary.")
             if len(self.buf) > keep:
                 del self.buf[:-keep]
             if not self._fill():
-                return False
+                return
 
     def read_exact(self, n: int) -> bytes:
         while len(self.buf) < n:
@@ -212,7 +246,7 @@ class _Reader:
             if not colon:
                 raise HTTPError(400, "A multipart part header is malformed.")
             # Browsers send non-ASCII field names and filenames as raw UTF-8.
-            headers.add(name.decode("latin-1").strip(), value.strip().decode("utf-8", "replace"))
+            headers.add(name.decode("latin-1").strip(OWS), value.strip(b" \t").decode("utf-8", "replace"))
         return headers
 
     def read_until(self, delimiter: bytes, *, limit: int, field: str) -> bytes:

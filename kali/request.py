@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
-from .http import Headers, HTTPError, RequestHead
+from .http import OWS, Headers, HTTPError, RequestHead
 from .multipart import UploadedFile, parse_header_params, parse_multipart
 
 __all__ = ["Request", "FormBag", "MissingField", "is_local_client"]
@@ -201,6 +201,7 @@ class Request:
         self.target = head.target
         self.version = head.version
         self.headers = head.headers
+        self.authority = head.authority
         self._body = body
         self.client = client
         self.scheme = scheme
@@ -279,19 +280,26 @@ class Request:
         for header in self.headers.get_all("cookie"):
             for item in header.split(";"):
                 name, eq, value = item.partition("=")
-                name = name.strip()
+                name = name.strip(OWS)
                 if not eq or not name:
                     continue
-                value = value.strip()
+                value = value.strip(OWS)
                 if len(value) >= 2 and value[0] == value[-1] == '"':
                     value = value[1:-1]
                 jar.setdefault(name, value)
         return jar
 
+    @_lazy
+    def authority(self) -> str | None:
+        """Where the client addressed the request ('host:port'): the Host header, or the authority
+        of an absolute-form target, which replaces Host (RFC 9112 3.2.2); None if it sent neither."""
+        host = self.headers.get("host")
+        return None if host is None else host.strip(OWS)
+
     @property
     def host(self) -> str:
-        """The Host header, or the server's address when the client sent none."""
-        host = self.headers.get("host")
+        """The request's authority (normally its Host header), or the server's address without one."""
+        host = self.authority
         if host:
             return host
         address, port = self.server[:2]

@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
-from .http import STATUS_PHRASES, Headers, HTTPError
+from .http import STATUS_PHRASES, Headers, HTTPError, redact_target
 from .iolist import IOList, to_chunks
 
 __all__ = [
@@ -429,7 +429,8 @@ def internal_error(request: Any, *, debug: bool = True) -> Response:
     page is the debug page, kali's own whatever `set_error_page` says; without it, the
     error page says only that the details are in the log.
     """
-    logger.exception("error while handling %s %s", request.method, request.target)
+    target = redact_target(request.target)      # a private app's launch token stays out of the log
+    logger.exception("error while handling %s %s", request.method, target)
     error = sys.exc_info()[1]
     if debug and error is not None:
         try:
@@ -440,7 +441,7 @@ def internal_error(request: Any, *, debug: bool = True) -> Response:
             logger.exception("the debug page failed; showing the plain traceback")
             summary = "".join(traceback.format_exception_only(type(error), error))
             detail = summary + "\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            message = f"The handler for {request.method} {request.target} raised an exception."
+            message = f"The handler for {request.method} {target} raised an exception."
             return Response(error_page(500, message, detail), code=500, headers={"Cache-Control": "no-store"})
     return Response.generic(500, "The server could not complete this request; the details are in its log.")
 

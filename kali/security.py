@@ -9,8 +9,8 @@ unless `secure=False`) refuses what such a page could do:
 - an unsafe method (POST, PUT, PATCH, DELETE) sent by another site -> 403;
 - with a launch token (`serve_http(private=True)`), any request without it -> 403;
 
-and adds protective headers to every response (a response that sets one keeps
-its own value; setting it to '' leaves it out).
+and adds protective headers to every response, and `Cache-Control: no-cache`
+(a response that sets one keeps its own value; setting it to '' leaves it out).
 
 A request without `Host` (HTTP/1.0 from a script) passes the Host check: every
 browser sends Host, so such a request cannot be a rebinding attack.  The
@@ -25,6 +25,7 @@ import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from urllib.parse import unquote
 
+from .http import OWS, TOKEN_PARAMETER, redact_target
 from .request import is_local_client
 from .response import Handler, Response, run_handler
 
@@ -43,10 +44,10 @@ DEFAULT_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),     # a text upload must not be run as a script
     ("Referrer-Policy", "same-origin"),        # links to other sites do not reveal local URLs
     ("X-Frame-Options", "DENY"),               # no other page can frame the app and trick clicks
+    # A page of a data app shows the data as it is now: without this, a cache may reuse a
+    # stored copy by heuristic freshness (RFC 9111 4.2.2). Static files set their own.
+    ("Cache-Control", "no-cache"),
 )
-
-#: The query parameter carrying the launch token in the URL the browser is opened with.
-TOKEN_PARAMETER = "kali_token"
 
 #: The host names a loopback server is always reachable by.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -62,7 +63,7 @@ HeaderPairs = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 
 def _normal_origin(value: str) -> str:
     """`scheme://host[:port]` of an origin or URL, lower-cased, without the scheme's default port."""
-    value = value.strip().lower()
+    value = value.strip(OWS).lower()
     scheme, sep, rest = value.partition("://")
     if not sep:
         return value
@@ -92,15 +93,21 @@ def cross_site_reason(request: Any) -> str | None:
         return None
     ours = _normal_origin(request.origin)
     headers = request.headers
-    site = headers.get("sec-fetch-site")
-    origin = headers.get("origin")
-    if origin is not None and origin.strip().lower() == "null":
+    origins = headers.get_all("origin")
+    sites = headers.get_all("sec-fetch-site")
+    if len(origins) > 1 or len(sites) > 1:
+        # A browser sends each of these once; two could say different things to different readers.
+        return (f"this {method} request carries {len(origins)} Origin and {len(sites)} Sec-Fetch-Site "
+                f"headers; a browser sends at most one of each")
+    site = sites[0] if sites else None
+    origin = origins[0] if origins else None
+    if origin is not None and origin.strip(OWS).lower() == "null":
         # An opaque origin: a sandboxed frame, a file:// page, or a form that was redirected
         # through another site.  None of these is a page of this app.
         return (f"this {method} request came from a page without an origin (Origin: null: a "
                 f"sandboxed frame, a local file or a redirect through another site)")
     if site is not None:
-        site = site.strip().lower()
+        site = site.strip(OWS).lower()
         if site in ("same-origin", "none"):
             return None
         if site == "same-site" and origin is not None and _normal_origin(origin) == ours:
@@ -273,15 +280,16 @@ class SecurityWrapper:
         return values
 
     def _refuse_host(self, request: Any) -> Response | None:
-        host = request.headers.get("host")
+        # The authority is the Host header, or an absolute-form target's host, which replaces it.
+        host = request.authority
         if host is None or self._any_host:
             # Browsers always send Host, so a request without one (an HTTP/1.0 script) cannot be
             # a rebinding attack.
             return None
-        if host.strip().lower() in self.allowed_host_values(request.scheme, request.server[1]):
+        if host.lower() in self.allowed_host_values(request.scheme, request.server[1]):
             return None
         logger.warning("refused %s %s: Host %r does not name this server (add it to allowed_hosts= "
-                       "if it should)", request.method, request.target, host)
+                       "if it should)", request.method, redact_target(request.target), host)
         return Response.generic(421, (
             f"This app only answers requests addressed to it by its own name, such as "
             f"127.0.0.1:{request.server[1]}; this one was addressed to {host!r}. A web page that "
@@ -313,7 +321,7 @@ class SecurityWrapper:
         reason = cross_site_reason(request)
         if reason is None or self._cross_site_allowed(request):
             return None
-        logger.warning("refused %s %s: %s", request.method, request.target, reason)
+        logger.warning("refused %s %s: %s", request.method, redact_target(request.target), reason)
         return Response.generic(403, (
             f"Refused: {reason}. Another web site may be trying to act on this app in your name. "
             f"If this address is meant to receive requests from other sites (a webhook, a public "
@@ -357,7 +365,8 @@ class SecurityWrapper:
             return response
         if valid_in_url or has_cookie:
             return None
-        logger.warning("refused %s %s: no valid launch token (private app)", request.method, request.target)
+        logger.warning("refused %s %s: no valid launch token (private app)", request.method,
+                       redact_target(request.target))
         problem = ("The link's launch token is wrong or out of date: it changes every time the app starts."
                    if given else "This request carries no launch token.")
         return Response.generic(403, (

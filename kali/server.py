@@ -18,7 +18,6 @@ import heapq
 import itertools
 import logging
 import os
-import re
 import selectors
 import shutil
 import socket
@@ -29,7 +28,7 @@ import time
 from typing import IO, Any, Callable, Iterable
 
 from . import __version__
-from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, RequestParser, status_line
+from .http import END, NEED_DATA, HTTPError, ProtocolError, RequestHead, RequestParser, redact_target, status_line
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
 from .request import Request, is_local_client
@@ -579,8 +578,8 @@ class Server:
     def _fail(self, conn: _Conn, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""
         head = conn.head
-        logger.info("%s %s: %d %s", conn.client[0], f"{head.method} {head.target}" if head else "request",
-                    error.status, error.message)
+        logger.info("%s %s: %d %s", conn.client[0],
+                    f"{head.method} {redact_target(head.target)}" if head else "request", error.status, error.message)
         # The client may still be sending: the reply goes first, then a half-close and a short
         # drain, because closing with unread input makes the kernel reset the connection and
         # the client would never see the reply.
@@ -596,7 +595,7 @@ class Server:
         except Exception:
             if request is None:
                 raise
-            logger.exception("could not send the response of %s %s", request.method, request.target)
+            logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
             fallback = internal_error(request, debug=self._debug_for(conn))
             for name, value in _ERROR_HEADERS:
                 fallback.headers.setdefault(name, value)
@@ -752,7 +751,7 @@ class Server:
         except Exception:
             request = conn.request
             logger.exception("the streamed response of %s %s failed", request.method if request else "?",
-                             request.target if request else "?")
+                             redact_target(request.target) if request else "?")
             # The connection closes next, and closing it closes the stream (running its finally blocks).
             raise OSError(errno.EIO, "stream failed") from None
         if type(item) is Pause:
@@ -814,10 +813,8 @@ class Server:
             request.close()
             if logger.isEnabledFor(logging.INFO):
                 ms = (time.perf_counter() - conn.started) * 1000.0
-                target = request.target
-                if "kali_token=" in target:
-                    # The launch token opens a private app: it does not belong in a log file.
-                    target = re.sub(r"(kali_token=)[^&]*", r"\1...", target)
+                # The launch token opens a private app: it does not belong in a log file.
+                target = redact_target(request.target)
                 self._log_pending.append((request.method, target, conn.code, conn.sent, ms))
         # Stale deadline entries may still point here: keep them from pinning the request.
         conn.request = conn.response = conn.parser = conn.head = None

@@ -44,6 +44,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
+from .http import redact_target
 from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
                          SchemaError, SQLText, database_version, load_migrations, load_sql, run_migration,
                          run_schema, split_statements)
@@ -551,7 +552,7 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
                 _rollback_quietly(connection)
                 logger.error("a transaction on %s was open before %s %s started (left by code outside "
                              "a handler, such as a streamed response); it was rolled back",
-                             _database_name(connection), request.method, request.target)
+                             _database_name(connection), request.method, redact_target(request.target))
         blocks: list[_Transaction] = []
         if per_request:
             try:
@@ -566,7 +567,8 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
                     block.rollback()
                 if not isinstance(exc, sqlite3.OperationalError):
                     raise
-                logger.warning("%s %s: could not begin a transaction: %s", request.method, request.target, exc)
+                logger.warning("%s %s: could not begin a transaction: %s", request.method,
+                               redact_target(request.target), exc)
                 return Response.generic(503, "The database is busy: another program is writing to it. "
                                              "Try again in a moment.", headers={"Retry-After": "1"})
         try:
@@ -584,7 +586,7 @@ def guard(handler: Handler, *connections: sqlite3.Connection, per_request: bool 
                 except sqlite3.Error as exc:
                     for block in blocks:
                         block.rollback()
-                    logger.exception("%s %s: the commit failed", request.method, request.target)
+                    logger.exception("%s %s: the commit failed", request.method, redact_target(request.target))
                     _discard(response)
                     return Response.generic(500, f"The changes made by {request.method} {request.target} "
                                                  f"could not be saved ({exc}); they were rolled back.")
@@ -631,10 +633,10 @@ def _roll_back_leftovers(connections: tuple[sqlite3.Connection, ...], outer: lis
             left_open.append(name)
             if reason is None:
                 logger.error("%s %s left a database transaction open on %s; it was rolled back and "
-                             "its changes were not saved", request.method, request.target, name)
+                             "its changes were not saved", request.method, redact_target(request.target), name)
             else:
                 logger.warning("%s %s: rolled back the open transaction on %s because %s",
-                               request.method, request.target, name, reason)
+                               request.method, redact_target(request.target), name, reason)
     return left_open
 
 
@@ -649,7 +651,8 @@ def _checked_stream(iterator: Iterator[Any], connections: tuple[sqlite3.Connecti
             if _depths.get(id(connection), 0) == 0 and connection.in_transaction:
                 _rollback_quietly(connection)
                 logger.error("the streamed response of %s %s left a database transaction open on %s; "
-                             "it was rolled back", request.method, request.target, _database_name(connection))
+                             "it was rolled back", request.method, redact_target(request.target),
+                             _database_name(connection))
 
 
 def _discard(response: Response) -> None:

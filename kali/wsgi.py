@@ -52,7 +52,7 @@ import time
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote
 
-from .http import STATUS_PHRASES, Headers, HTTPError
+from .http import OWS, STATUS_PHRASES, Headers, HTTPError, redact_target, split_absolute_target
 from .iolist import to_chunks
 from .multipart import SPOOL_SIZE
 from .request import Request, is_local_client
@@ -140,7 +140,7 @@ class WSGIApp:
         except Exception:
             if request is None:
                 raise
-            logger.exception("could not send the response of %s %s", request.method, request.target)
+            logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
             response = internal_error(request, debug=self.debug and is_local_client(request.client[0]))
             headers, chunks = _prepare(response)
         code = response.code
@@ -197,13 +197,15 @@ def request_from_environ(environ: WSGIEnvironment, max_body_size: int | None = 4
             headers[name] = value
     script_name = environ.get("SCRIPT_NAME", "").rstrip("/")
     target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    authority = None
     if not target:
         target = quote((script_name + environ.get("PATH_INFO", "")).encode("latin-1"), safe=_PATH_SAFE) or "/"
         query = environ.get("QUERY_STRING", "")
         if query:
             target += "?" + query
     elif not target.startswith("/") and target != "*":
-        target = _origin_form(target)
+        # The parser's rule: an absolute-form target's authority replaces Host (RFC 9112 3.2.2).
+        authority, target = split_absolute_target(target)
     request = Request(
         environ.get("REQUEST_METHOD", "GET").upper(), target,
         version=environ.get("SERVER_PROTOCOL", "HTTP/1.1"), headers=headers,
@@ -211,6 +213,8 @@ def request_from_environ(environ: WSGIEnvironment, max_body_size: int | None = 4
         client=(environ.get("REMOTE_ADDR") or "", _port(environ.get("REMOTE_PORT"))),
         scheme=environ.get("wsgi.url_scheme", "http"),
         server=(environ.get("SERVER_NAME") or "", _port(environ.get("SERVER_PORT"))))
+    if authority is not None:
+        request.authority = authority
     if script_name:
         # Mounted below a prefix by the WSGI server: routers see the path below it, and
         # request.app_url() builds links that include it.
@@ -220,17 +224,6 @@ def request_from_environ(environ: WSGIEnvironment, max_body_size: int | None = 4
             request.mount = quote(script_name.encode("latin-1"), safe=_PATH_SAFE)
             request.rest_segments = segments[depth:]
     return request
-
-
-def _origin_form(target: str) -> str:
-    """'/path?query' from an absolute-form target ('http://host/path?query')."""
-    scheme, sep, rest = target.partition("://")
-    if not sep:
-        raise HTTPError(400, "The request target is malformed.")
-    slash, query = rest.find("/"), rest.find("?")
-    if slash < 0 or 0 <= query < slash:
-        return "/" + (rest[query:] if query >= 0 else "")
-    return rest[slash:]
 
 
 def _port(value: Any) -> int:
@@ -243,9 +236,9 @@ def _port(value: Any) -> int:
 def _read_body(environ: WSGIEnvironment, max_body_size: int | None) -> bytes | IO[bytes]:
     """The body from wsgi.input: bytes up to 1 MiB, a spooled temporary file beyond (like the server)."""
     stream = environ.get("wsgi.input")
-    text = (environ.get("CONTENT_LENGTH") or "").strip()
+    text = (environ.get("CONTENT_LENGTH") or "").strip(OWS)
     if text:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):      # str.isdigit() also takes '²' and '٣'
             raise HTTPError(400, "The Content-Length header is not a number.")
         length: int | None = int(text)
     elif environ.get("wsgi.input_terminated"):

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from kali.http import END, NEED_DATA, Headers, ProtocolError, RequestHead, RequestParser, response_head
 
+from request_corpus import corpus
+
 
 def parse_all(data: bytes, splits: list[int] | None = None, **limits: int) -> tuple[RequestHead, bytes]:
     """Feed `data` in pieces (cut at `splits`), return the head and the decoded body."""
@@ -127,9 +129,14 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert body == b"hello world"
 
 
-def test_chunked_with_bare_lf() -> None:
-    raw = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"
-    assert parse_all(raw)[1] == b"abc"
+def test_bare_lf_is_tolerated_in_the_head_but_not_in_chunk_framing() -> None:
+    # RFC 9112 2.2 allows a bare LF to end the start line and fields; 7.1 requires CRLF in chunks.
+    head = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n"
+    assert parse_all(head + b"3\r\nabc\r\n0\r\n\r\n")[1] == b"abc"
+    assert status_of(head + b"3\nabc\r\n0\r\n\r\n") == 400        # size line
+    assert status_of(head + b"3\r\nabc\n0\r\n\r\n") == 400        # after the data
+    assert status_of(head + b"3\r\nabc\r\n0\r\nX: y\n\r\n") == 400  # a trailer line
+    assert status_of(head + b"3\r\nabc\r\n0\r\n\n") == 400        # the end of the trailers
 
 
 def test_identical_repeated_content_length_is_accepted() -> None:
@@ -343,3 +350,156 @@ def test_control_bytes_in_values_are_always_refused(junk: bytes) -> None:
     # With LF removed, every CR in the value is a bare CR: NUL, CR and DEL must all give 400.
     raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Value: a" + junk.replace(b"\n", b"") + b"b\r\n\r\n"
     assert status_of(raw) == 400
+
+
+# -- the corpus: split anywhere, either path, the same answer ------------------------------------
+
+class GeneralPathParser(RequestParser):
+    """The parser with its fast path turned off: every head takes the general, strict path."""
+
+    _fast_path = False
+
+
+def describe(head: RequestHead | None) -> tuple[object, ...] | None:
+    """Everything a head says, lazily split fields included."""
+    if head is None:
+        return None
+    return (head.method, head.target, head.version, head.authority, head.headers.items(),
+            sorted(head.headers._first.items()), head.content_length, head.chunked, head.expect_continue)
+
+
+def outcome(raw: bytes, cuts: list[int] | tuple[int, ...] = (), parser_class: type[RequestParser] = RequestParser
+            ) -> tuple[object, ...]:
+    """What the parser makes of `raw` cut at `cuts`: the head, the body, and END, NEED_DATA or the error."""
+    parser = parser_class()
+    head = None
+    body = bytearray()
+    points = [0, *sorted(set(c for c in cuts if 0 < c < len(raw))), len(raw)]
+    try:
+        for a, b in zip(points, points[1:]):
+            parser.feed(raw[a:b])
+            while True:
+                event = parser.next_event()
+                if event is NEED_DATA:
+                    break
+                if event is END:
+                    return ("END", describe(head), bytes(body))
+                if isinstance(event, RequestHead):
+                    assert head is None
+                    head = event
+                else:
+                    assert isinstance(event, bytes) and event
+                    body += event
+    except ProtocolError as exc:
+        return ("error", exc.status, exc.message, describe(head), bytes(body))
+    return ("NEED_DATA", describe(head), bytes(body))
+
+
+CORPUS = corpus()
+
+
+def test_the_corpus_is_a_few_hundred_cases_of_every_kind() -> None:
+    verdicts = [outcome(raw)[0] for _, raw in CORPUS]
+    assert len(CORPUS) >= 300
+    assert verdicts.count("END") >= 100 and verdicts.count("error") >= 100 and "NEED_DATA" in verdicts
+    statuses = {outcome(raw)[1] for _, raw in CORPUS if outcome(raw)[0] == "error"}
+    assert {400, 414, 431, 501, 505} <= statuses
+
+
+@pytest.mark.parametrize("name, raw", CORPUS, ids=[name for name, _ in CORPUS])
+def test_the_answer_never_depends_on_the_split_or_the_path(name: str, raw: bytes) -> None:
+    reference = outcome(raw)
+    assert outcome(raw, parser_class=GeneralPathParser) == reference
+    for cut in range(1, len(raw)):
+        assert outcome(raw, [cut]) == reference, cut
+    # The general path at every cut too, except inside the few long cases (kilobytes of one
+    # line or field), where every 7th cut keeps the run short.
+    cuts = range(1, len(raw)) if len(raw) <= 4096 else [*range(1, 256), *range(256, len(raw), 7)]
+    for cut in cuts:
+        assert outcome(raw, [cut], GeneralPathParser) == reference, cut
+    assert outcome(raw, range(1, len(raw))) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=st.sampled_from(CORPUS), edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.binary(max_size=3)),
+                                                    max_size=3),
+       cuts=st.lists(st.integers(1, 1 << 16), max_size=8), general=st.booleans())
+def test_any_split_of_any_request_gives_the_one_piece_answer(case: tuple[str, bytes], edits: list[tuple[int, bytes]],
+                                                            cuts: list[int], general: bool) -> None:
+    raw = case[1]
+    for at, replacement in edits:       # mutate the case: replace a byte or two, insert, delete
+        at %= len(raw) + 1
+        raw = raw[:at] + replacement + raw[at + 1:]
+    cuts = [c % (len(raw) + 1) for c in cuts]
+    reference = outcome(raw)
+    assert outcome(raw, parser_class=GeneralPathParser) == reference
+    assert outcome(raw, cuts, GeneralPathParser if general else RequestParser) == reference
+
+
+# -- conformance decisions (RFC 9112 / 9110) ------------------------------------------------------
+
+def test_absolute_form_target_gives_its_authority_and_a_path() -> None:
+    head, _ = parse_all(b"GET http://127.0.0.1:8080/p/q?z=1 HTTP/1.1\r\nHost: other.example\r\n\r\n")
+    # RFC 9112 3.2.2: the target's authority replaces Host.
+    assert (head.target, head.authority, head.headers["host"]) == ("/p/q?z=1", "127.0.0.1:8080", "other.example")
+    assert parse_all(b"GET HTTPS://[::1]:8443?x HTTP/1.1\r\nHost: h\r\n\r\n")[0].target == "/?x"
+    assert parse_all(b"GET / HTTP/1.1\r\nHost: \t127.0.0.1:8080 \r\n\r\n")[0].authority == "127.0.0.1:8080"
+    assert parse_all(b"GET / HTTP/1.0\r\n\r\n")[0].authority is None
+
+
+@pytest.mark.parametrize("target", [b"http://[::", b"http://", b"http:///x", b"http://u@h/", b"http://h:x/",
+                                    b"ftp://h/", b"http://h#f", b"http://[::g]/", b"example.com:80", b"http:h"])
+def test_malformed_absolute_form_targets_are_400(target: bytes) -> None:
+    assert status_of(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\n\r\n") == 400
+
+
+@pytest.mark.parametrize("field, status", [
+    (b"Content-Length: 31\xa0", 400),       # str.strip() would remove U+00A0 and accept 31
+    (b"Content-Length: \x8531", 400),
+    (b"Transfer-Encoding: \x85chunked", 400),
+    (b"Transfer-Encoding: chunked\xa0", 400),
+    (b"Host: 127.0.0.1:8080\xa0", 400),
+])
+def test_only_sp_and_htab_are_whitespace_on_the_wire(field: bytes, status: int) -> None:
+    host = b"" if field.startswith(b"Host") else b"Host: h\r\n"
+    assert status_of(b"POST / HTTP/1.1\r\n" + host + field + b"\r\n\r\n" + b"x" * 31) == status
+    # ... while SP and HTAB around a value are optional whitespace.
+    head, body = parse_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \t31 \r\n\r\n" + b"x" * 31)
+    assert head.content_length == 31 and body == b"x" * 31
+
+
+def test_an_lf_inside_a_quoted_chunk_extension_does_not_end_the_size_line() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # A peer that honours the quotes reads the size line to the CRLF after the closing quote;
+    # one that stops at the LF frames the body differently. Neither reading is accepted.
+    assert status_of(head + b'3;a="x\ny"\r\nabc\r\n0\r\n\r\n') == 400
+    assert status_of(head + b'3;a="x\r\ny"\r\nabc\r\n0\r\n\r\n') == 400
+    assert parse_all(head + b'3;a="x;y\\"z" ; b = c\r\nabc\r\n0\r\n\r\n')[1] == b"abc"
+
+
+def test_a_leading_space_before_a_chunk_size_is_refused() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert status_of(head + b" 3\r\nabc\r\n0\r\n\r\n") == 400
+    assert status_of(head + b"3 \r\nabc\r\n0\r\n\r\n") == 400
+
+
+def test_a_long_method_is_501_however_it_is_split() -> None:
+    raw = b"M" * 65 + b" / HTTP/1.1\r\nHost: h\r\n\r\n"
+    for cut in range(1, len(raw)):
+        assert outcome(raw, [cut])[:2] == ("error", 501)
+    assert parse_all(b"M" * 64 + b" / HTTP/1.1\r\nHost: h\r\n\r\n")[0].method == "M" * 64
+
+
+def test_connect_is_501_not_implemented() -> None:
+    assert status_of(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") == 501
+
+
+def test_fields_are_split_only_when_read_and_then_match_the_general_path() -> None:
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-A:  1 \r\ncookie: a=1\r\nCookie: b=2\r\nContent-Length: 0, 0\r\n\r\n"
+    fast, general = parse_all(raw)[0], GeneralPathParser()
+    general.feed(raw)
+    slow = general.next_event()
+    assert isinstance(slow, RequestHead)
+    assert fast.headers.get_all("cookie") == ["a=1", "b=2"] and fast.headers["content-length"] == "0"
+    assert fast.headers == slow.headers and fast.headers.items() == slow.headers.items()
+    assert len(fast.headers) == 5 and list(fast.headers)[1] == "X-A" and fast.headers["x-a"] == "1"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import parse_response, raw_request, running_server
+from support import chromium, parse_response, raw_request, running_server
 
 from kali.forms import CSRF_FIELD, REQUIRED, Entry, FileField, Formlet, csrf_token
 from kali.multipart import SPOOL_SIZE, UploadedFile
@@ -249,3 +249,27 @@ def test_server_body_limit(size: int, limit: int, status: int) -> None:
                 f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
         got, _, _ = parse_response(raw_request(server.port, head + body, timeout=10))
     assert got == status
+
+
+def test_chromium_submits_empty_and_quoted_name_multipart_forms(tmp_path: Path) -> None:
+    # Chromium writes a multipart form without fields as the close delimiter alone, and a
+    # file input left empty as a part with filename="": both must arrive as an (empty) form.
+    seen: list[Any] = []
+
+    def app(request: Request) -> Response | str:
+        if request.method == "POST":
+            seen.append((request.headers["content-type"].startswith("multipart/form-data"),
+                         request.POST.pairs(), [(n, f.filename) for n, f in request.files.pairs()]))
+            return "saved"
+        return ('<form id="empty" method="post" enctype="multipart/form-data"></form>'
+                '<form id="file" method="post" enctype="multipart/form-data">'
+                '<input type="file" name="f"><input name="t" value=\'say "hi"\'></form>')
+
+    with running_server(app) as server, chromium(tmp_path) as context:
+        page = context.new_page()
+        for form in ("empty", "file"):
+            page.goto(server.url)
+            with page.expect_navigation():
+                page.evaluate(f"document.getElementById('{form}').submit()")
+            assert page.text_content("body") == "saved"
+    assert seen == [(True, [], []), (True, [("t", 'say "hi"')], [])]

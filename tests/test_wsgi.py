@@ -405,6 +405,17 @@ def test_security_wrapper_is_applied_as_serve_http_does() -> None:
     named = to_wsgi(lambda r: "ok", allowed_hosts=["tools.example"], allow_cross_site=["/hook"])
     assert call(named, environ("/", HTTP_HOST="tools.example:8080")).code == 200
     assert call(named, environ("/hook", method="POST", headers=cross)).code == 200
+
+
+def test_an_absolute_form_authority_replaces_host_under_wsgi_too() -> None:
+    # The parser's rule (RFC 9112 3.2.2), applied to the raw URI a WSGI server passes on.
+    app = to_wsgi(lambda r: r.authority)
+    forged = environ("/", REQUEST_URI="http://attacker.example:8080/")
+    assert request_from_environ(forged).authority == "attacker.example:8080"
+    assert call(app, forged).code == 421
+    ours = environ("/", REQUEST_URI="http://127.0.0.1:8080/", HTTP_HOST="attacker.example:8080")
+    assert call(app, ours).body == b"127.0.0.1:8080"
+    assert call(app, environ("/", REQUEST_URI="http://[::/")).code == 400
     open_app = to_wsgi(lambda r: "ok", secure=False)
     assert call(open_app, environ("/", HTTP_HOST="attacker.example")).code == 200
     assert "x-frame-options" not in call(open_app, environ("/")).header
