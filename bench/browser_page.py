@@ -11,7 +11,9 @@ tests/support.py; every load gets a fresh browser context (empty cache, new
 connections). One iteration loads the page once from every server, back to back, in
 an order reversed every other iteration. The figure is the navigation's loadEventEnd
 (ms since navigation start, from the Performance API), median [min-max] (quartiles)
-over the iterations, and the per-iteration ratio of kali's time to each peer's.
+over the iterations, and the per-iteration ratio of kali's time to each peer's; also
+the CPU time the server process spent per load (/proc/PID/task/*/schedstat), which
+the machine's load disturbs far less than the wall time.
 
     python bench/browser_page.py [--iterations 15] [--servers http.server,kali-0.0.8,flask,waitress]
     python bench/browser_page.py --baseline-rev main    # also kali at a git revision
@@ -36,7 +38,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (REPO, checkout, describe, free_port, reexec_in_venv, spread, stop,  # noqa: E402
+from common import (REPO, checkout, cpu_seconds_fine, describe, free_port, reexec_in_venv, spread, stop,  # noqa: E402
                     working_tree_label)
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -204,16 +206,19 @@ def main() -> None:
         if args.baseline_rev:
             plan.append((f"kali@{args.baseline_rev}", KALI, stack.enter_context(checkout(args.baseline_rev))))
         servers: dict[str, str] = {}
+        pids: dict[str, int] = {}
         for name, source, repo in plan:
             if name not in SERVERS and name != "http.server" and not name.startswith("kali@"):
                 raise SystemExit(f"unknown server {name!r}")
             proc, url = start(name, source, repo, site, tmp / f"{name}.log")
             stack.callback(stop, proc)
             servers[name] = url
+            pids[name] = proc.pid
         print(f"Python {sys.version.split()[0]}; kali = {working_tree_label()}"
               + (f", kali@{args.baseline_rev} = {describe(args.baseline_rev)}" if args.baseline_rev else "")
               + f"; {CHROMIUM}, {args.iterations} iterations, a fresh context per load")
         times: dict[str, list[float | None]] = {name: [] for name in servers}
+        cpu: dict[str, list[float]] = {name: [] for name in servers}   # server CPU ms per load
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
@@ -222,16 +227,19 @@ def main() -> None:
                 names = list(servers)
                 for iteration in range(args.iterations):
                     for name in names if iteration % 2 == 0 else names[::-1]:
+                        before = cpu_seconds_fine(pids[name])
                         times[name].append(load_once(browser, servers[name], int(args.timeout * 1000)))
+                        cpu[name].append((cpu_seconds_fine(pids[name]) - before) * 1000)
             finally:
                 browser.close()
         version = re.sub(r"\s+", " ", subprocess.run([CHROMIUM, "--version"], capture_output=True,
                                                      text=True).stdout.strip())
-    print(f"{version}\n\n{'server':<16} {'load ms: median [min-max] (quartiles)':>44}  failed loads")
+    print(f"{version}\n\n{'server':<16} {'load ms: median [min-max] (quartiles)':>44}  failed loads   "
+          f"server CPU ms per load (schedstat, all threads)")
     for name, series in times.items():
         done = [t for t in series if t is not None]
         text = spread(done, "{:.0f}") if done else "-"
-        print(f"{name:<16} {text:>44}  {len(series) - len(done)}")
+        print(f"{name:<16} {text:>44}  {len(series) - len(done):>12}   {spread(cpu[name], '{:.0f}')}")
     print()
     print("per-iteration ratios of load times (below 1: the first is faster)")
     ours = [name for name in servers if name == "kali" or name.startswith("kali@")]
@@ -240,8 +248,10 @@ def main() -> None:
             if name in ours and (mine != "kali" or name == "kali"):
                 continue
             pairs = [(a, b) for a, b in zip(times[mine], times[name]) if a is not None and b is not None]
+            work = [a / b for a, b in zip(cpu[mine], cpu[name]) if b > 0]
             if pairs:
-                print(f"  {mine} / {name}: {spread([a / b for a, b in pairs], unit='x')}")
+                print(f"  {mine} / {name}: load time {spread([a / b for a, b in pairs], unit='x')}; "
+                      f"server CPU {spread(work, unit='x') if work else '-'}")
 
 
 if __name__ == "__main__":
