@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import copy
 import datetime
-import decimal
 import math
 import re
-from typing import Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+
+if TYPE_CHECKING:
+    import decimal      # at run time imported where a Decimal is made: start-up need not pay for it
 
 __all__ = [
     "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens", "TimeLens",
@@ -131,7 +134,9 @@ def _text(native: Any) -> str:
         return native.date().isoformat()
     if isinstance(native, datetime.date):
         return native.isoformat()
-    if isinstance(native, decimal.Decimal):
+    # A Decimal can only exist once its module is loaded, so an app without one never loads it.
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(native, decimal.Decimal):
         return format(native, "f")
     if isinstance(native, float):
         text = repr(native)
@@ -260,6 +265,7 @@ class DecimalLens(_NumberLens):
     def _convert(self, text: str) -> decimal.Decimal:
         if len(text) > 1000:
             raise ValidationError("This number is too long.")
+        import decimal
         number = decimal.Decimal(text)
         exponent = number.as_tuple().exponent
         if self.places is not None and isinstance(exponent, int) and -exponent > self.places:
@@ -271,6 +277,7 @@ class DecimalLens(_NumberLens):
     def to_text(self, native: Any) -> str:
         """The number as text, without an exponent ('' for None)."""
         if isinstance(native, float):
+            import decimal
             native = decimal.Decimal(repr(native))
         return _text(native)
 

@@ -20,7 +20,6 @@ import logging
 import os
 import selectors
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -1003,6 +1002,7 @@ def _open_browser(url: str, cleanup: str | None = None) -> None:
 
 
 def _install_signal_handlers(server: Server) -> Callable[[], None]:
+    import signal       # here: building its enums costs start-up time, and only serve_http needs it
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous: dict[int, Any] = {}
