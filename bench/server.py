@@ -1,22 +1,34 @@
-"""Server benchmark: kali's loop against a raw socket loop, http.server and other dev servers.
+"""Server benchmark: kali's loop against a raw socket loop (and, on request, other servers or kali at a git revision).
 
-Starts each server as its own process on a free loopback port, loads each in turn
-(interleaved rounds, best round kept) with `ab` (or `wrk`, or a Python client when
-neither is installed), and prints requests per second and the ratio to the raw loop
-measured in the same run. Then it measures how much a silent connection and a
-byte-at-a-time client delay a normal request on each server.
+Every server runs as its own process on a free loopback port. `ab` (HTTP/1.0, one
+connection per request) loads each in turn; one *iteration* is one round of every
+server, back to back, for each concurrency level and request shape, and the order
+is reversed every other iteration so a drifting machine favours nobody. A figure
+is the MEDIAN over the iterations, printed with [min-max] and (quartiles); a ratio
+is computed within each iteration (say kali's round / the raw loop's round next to
+it) and then summarised, never "best round over best round".
 
-    python bench/server.py                      # everything available
-    python bench/server.py --requests 5000 --rounds 3 --concurrency 1,8
-    python bench/server.py --setup              # only create bench/.venv (bottle, flask, kali 0.0.8)
+Besides requests per second it reports the CPU time the *server process* used per
+request (utime + stime from /proc/PID/stat, read before and after each round),
+which is much steadier than req/s on a small shared VM.
 
-Servers:
+    python bench/server.py                          # kali vs the raw loop, 10 iterations
+    python bench/server.py --servers kali,kali-bare,http.server --iterations 12
+    python bench/server.py --baseline-rev main      # the working tree's kali vs kali at `main`, same run
+    python bench/server.py --candidate-rev HEAD~3 --baseline-rev main
+    python bench/server.py --setup                  # only create bench/.venv (bottle, flask, kali 0.0.8...)
+
+Request shapes (--shapes): `ab` is ab's own 3-header GET; `browser` adds the 16
+headers Chromium sends with a navigation (cookie, sec-ch-ua, sec-fetch-*, ...).
+
+Servers (--servers; `raw` is always measured):
   raw         a blocking accept/recv/sendall/close loop with a canned response: the ceiling
   kali        the full stack: serve_http defaults (security wrapper, access log to a file)
               around a Router with @app.function('/hello')
   kali-bare   serve_http(secure=False, access_log=False) around a plain function
   http.server the standard library's HTTPServer + BaseHTTPRequestHandler (logging off)
-  kali-0.0.8, bottle, flask   their own dev servers (only when bench/.venv has them)
+  kali-0.0.8, bottle, flask   their own dev servers (run under bench/.venv)
+  kali@REV    added by --baseline-rev REV: the `kali` app with kali from a `git worktree` at REV
 """
 
 from __future__ import annotations
@@ -32,15 +44,12 @@ import tempfile
 import textwrap
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-VENV = HERE / ".venv"
-VENV_PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-COMPARISON = ["bottle", "flask", "kali==0.0.8"]
-
-BODY = "Hello, world!"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (REPO, checkout, cpu_seconds, describe, in_venv, reexec_in_venv, spread,  # noqa: E402
+                    summary, working_tree_label)
 
 SERVERS: dict[str, str] = {
     "raw": """
@@ -67,7 +76,7 @@ SERVERS: dict[str, str] = {
             c.close()
     """,
     "kali": """
-        import sys, logging
+        import sys
         sys.path.insert(0, {repo!r})
         from kali import serve_http
         from kali.routing import Router
@@ -139,22 +148,48 @@ SERVERS: dict[str, str] = {
         app.run(host="127.0.0.1", port=port, threaded=False)
     """,
 }
-OPTIONAL = {"kali-0.0.8": "kali", "bottle": "bottle", "flask": "flask"}
+NEEDS_VENV = {"kali-0.0.8", "bottle", "flask"}
+
+#: What Chromium 12x sends with a typed-in navigation, minus Host (ab adds it) and with
+#: Connection: close (one request per connection, like ab's own shape): 16 headers in all.
+BROWSER_HEADERS = [
+    "Connection: close",
+    'sec-ch-ua: "Chromium";v="126", "Not.A/Brand";v="24", "Google Chrome";v="126"',
+    "sec-ch-ua-mobile: ?0",
+    'sec-ch-ua-platform: "Linux"',
+    "Upgrade-Insecure-Requests: 1",
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36",
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
+    "application/signed-exchange;v=b3;q=0.7",
+    "Sec-Fetch-Site: none",
+    "Sec-Fetch-Mode: navigate",
+    "Sec-Fetch-User: ?1",
+    "Sec-Fetch-Dest: document",
+    "Accept-Encoding: gzip, deflate, br, zstd",
+    "Accept-Language: en-GB,en-US;q=0.9,en;q=0.8,fr;q=0.7",
+    "Cookie: theme=dark; session_hint=4f1c2a9b7e3d; _ga=GA1.1.123456789.1700000000",
+    "Cache-Control: max-age=0",
+]
+SHAPES = {"ab": [], "browser": BROWSER_HEADERS}
 
 
 class Running:
     """One benchmark server process."""
 
-    def __init__(self, name: str, python: str, workdir: str) -> None:
+    def __init__(self, name: str, template: str, repo: Path, python: str, workdir: str) -> None:
         self.name = name
-        log = os.path.join(workdir, f"{name}.log")
-        source = textwrap.dedent(SERVERS[name]).format(repo=str(REPO), log=log)
-        env = dict(os.environ, KALI_NO_BROWSER="1", PYTHONDONTWRITEBYTECODE="1")
+        log = os.path.join(workdir, f"{name.replace('/', '_')}.log")
+        source = textwrap.dedent(SERVERS[template]).format(repo=str(repo), log=log)
+        # .pyc files are written and used as usual: a server starts once per run, so compiling
+        # costs start-up only, never a measured round (bench/import_time.py measures start-up).
+        env = dict(os.environ, KALI_NO_BROWSER="1")
         env.pop("KALI_PORT", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.proc = subprocess.Popen([python, "-c", source], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env, cwd=workdir)
         self.port = self._read_port()
-        self.path = "/" if name == "raw" else "/hello"
+        self.path = "/" if template == "raw" else "/hello"
         self._wait_ready()
 
     def _read_port(self) -> int:
@@ -173,8 +208,11 @@ class Running:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                status = fetch(self.port, self.path, timeout=2)[0]
-                if status == 200:
+                if fetch(self.port, self.path, timeout=2)[0] == 200:
+                    # Every shape must be answered 200, or a refusal would pass for speed.
+                    status = fetch(self.port, self.path, BROWSER_HEADERS, timeout=2)[0]
+                    if status != 200:
+                        raise RuntimeError(f"{self.name} answers browser-shaped requests with {status}")
                     return
             except OSError:
                 time.sleep(0.05)
@@ -193,10 +231,11 @@ class Running:
             self.proc.wait()
 
 
-def fetch(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def fetch(port: int, path: str, headers: list[str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
     """One HTTP/1.0 GET; (status, body)."""
+    lines = [f"GET {path} HTTP/1.0", f"Host: 127.0.0.1:{port}", *(headers or [])]
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -206,28 +245,25 @@ def fetch(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 # -- load generation -----------------------------------------------------------------------
 
-def load_ab(url: str, requests: int, concurrency: int) -> float | None:
-    out = subprocess.run(["ab", "-q", "-n", str(requests), "-c", str(concurrency), url],
-                         capture_output=True, text=True, timeout=300).stdout
+def load_ab(url: str, requests: int, concurrency: int, headers: list[str]) -> float | None:
+    """Requests per second by `ab`, or None when more than 1% failed or any answer was not 2xx."""
+    command = ["ab", "-q", "-n", str(requests), "-c", str(concurrency)]
+    for header in headers:
+        command += ["-H", header]
+    out = subprocess.run([*command, url], capture_output=True, text=True, timeout=600).stdout
     failed = re.search(r"Failed requests:\s+(\d+)", out)
     rps = re.search(r"Requests per second:\s+([\d.]+)", out)
-    if not rps or (failed and int(failed.group(1)) > requests // 100):
+    if not rps or (failed and int(failed.group(1)) > requests // 100) or "Non-2xx responses" in out:
         return None
     return float(rps.group(1))
 
 
-def load_wrk(url: str, requests: int, concurrency: int) -> float | None:
-    seconds = max(2, requests // 4000)
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-H", "Connection: close", url],
-                         capture_output=True, text=True, timeout=300).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(rps.group(1)) if rps else None
-
-
-def load_python(url: str, requests: int, concurrency: int) -> float | None:
+def load_python(url: str, requests: int, concurrency: int, headers: list[str]) -> float | None:
+    """The same load from Python threads, when ab is not installed (slower: it shares the CPU)."""
     port = int(url.split(":")[2].split("/")[0])
     path = "/" + url.split("/", 3)[3]
-    payload = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    lines = [f"GET {path} HTTP/1.0", f"Host: 127.0.0.1:{port}", *headers]
+    payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     per_thread = requests // concurrency
     errors = []
 
@@ -253,15 +289,16 @@ def load_python(url: str, requests: int, concurrency: int) -> float | None:
 
 # -- stalls ------------------------------------------------------------------------------------
 
-def median_latency(port: int, path: str, n: int = 15) -> float:
+def median_latency(port: int, path: str, n: int = 15, timeout: float = 2.0) -> float:
+    """Median wall time of n GETs; a GET that times out counts as `timeout` and ends the series
+    (a server that stalls once behind a silent socket stalls every time)."""
     samples = []
     for _ in range(n):
         t0 = time.perf_counter()
         try:
-            fetch(port, path, timeout=5)
+            fetch(port, path, timeout=timeout)
         except OSError:
-            samples.append(5.0)
-            continue
+            return timeout
         samples.append(time.perf_counter() - t0)
     samples.sort()
     return samples[len(samples) // 2]
@@ -299,97 +336,141 @@ def stall_added(server: Running, kind: str) -> float:
     return max(0.0, loaded - base)
 
 
-# -- main ----------------------------------------------------------------------------------------
+# -- one run ----------------------------------------------------------------------------------------
 
-def in_venv() -> bool:
-    return Path(sys.prefix).resolve() == VENV.resolve()
+Key = tuple[str, int, str]        # (server, concurrency, shape)
 
 
-def ensure_venv() -> None:
-    if not VENV_PYTHON.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = subprocess.run([str(VENV_PYTHON), "-c", "import bottle, flask, importlib.metadata as m; "
-                            "assert m.version('kali') == '0.0.8'"], capture_output=True)
-    if probe.returncode != 0:
-        subprocess.run([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", *COMPARISON], check=True)
+def measure(servers: dict[str, Running], load, args, levels: list[int], shapes: list[str]):  # type: ignore[no-untyped-def]
+    """Run the iterations; returns per (server, level, shape) lists of (req/s, cpu s/req, user s/req) by iteration."""
+    results: dict[Key, list[tuple[float, float, float] | None]] = {}
+    names = list(servers)
+    for iteration in range(args.iterations):
+        order = names if iteration % 2 == 0 else names[::-1]
+        for level in levels:
+            for shape in shapes:
+                for name in order:
+                    server = servers[name]
+                    user0, sys0 = cpu_seconds(server.proc.pid)
+                    rps = load(server.url, args.requests, level, SHAPES[shape])
+                    user1, sys1 = cpu_seconds(server.proc.pid)
+                    cell = None
+                    if rps is not None:
+                        per = args.requests
+                        cell = (rps, (user1 - user0 + sys1 - sys0) / per, (user1 - user0) / per)
+                    results.setdefault((name, level, shape), []).append(cell)
+        print(f"  iteration {iteration + 1}/{args.iterations} done", file=sys.stderr, flush=True)
+    return results
+
+
+def ratios(results: dict[Key, list], a: str, b: str, level: int, shape: str, index: int) -> list[float]:
+    """Per-iteration ratios of server a's figure to server b's (iterations where both rounds succeeded)."""
+    pairs = zip(results.get((a, level, shape), []), results.get((b, level, shape), []))
+    return [x[index] / y[index] for x, y in pairs if x is not None and y is not None and y[index] > 0]
+
+
+def report(results: dict[Key, list], names: list[str], levels: list[int], shapes: list[str],
+           comparisons: list[tuple[str, str]]) -> None:
+    for shape in shapes:
+        for level in levels:
+            header = "ab's 3 headers" if shape == "ab" else f"{len(BROWSER_HEADERS) + 1} browser headers"
+            print(f"\n== -c{level}, {header}  (median [min-max] (quartiles) of the iterations)")
+            print(f"  {'server':<16}{'req/s':>34}   {'CPU µs per request (user)':>40}")
+            for name in names:
+                cells = [c for c in results.get((name, level, shape), []) if c is not None]
+                failed = len(results.get((name, level, shape), [])) - len(cells)
+                if not cells:
+                    print(f"  {name:<16}{'failed':>34}")
+                    continue
+                rps = spread([c[0] for c in cells], "{:,.0f}")
+                cpu = spread([c[1] * 1e6 for c in cells], "{:.0f}")
+                user = summary([c[2] * 1e6 for c in cells])["median"]
+                note = f"  ({failed} rounds failed)" if failed else ""
+                print(f"  {name:<16}{rps:>34}   {cpu:>32} user {user:.0f}{note}")
+            for a, b in comparisons:
+                speed = ratios(results, a, b, level, shape, 0)
+                cpu = ratios(results, a, b, level, shape, 1)
+                if speed:
+                    print(f"  {a} / {b}: req/s {spread(speed, unit='x')};  CPU per request {spread(cpu, unit='x')}")
+
+
+def stall_text(seconds: float) -> str:
+    return "stalled (>2 s)" if seconds >= 1.9 else f"{seconds * 1000:.1f} ms"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=10000, help="requests per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
-    parser.add_argument("--concurrency", default="1,8", help="comma-separated client concurrency levels")
-    parser.add_argument("--tool", choices=["ab", "wrk", "python"], default=None)
-    parser.add_argument("--servers", default=None, help="comma-separated subset of: " + ", ".join(SERVERS))
+    parser.add_argument("--requests", type=int, default=10000, help="requests per round (default 10000)")
+    parser.add_argument("--iterations", type=int, default=10, help="interleaved iterations (default 10, at least 10 "
+                                                                   "for a figure worth quoting)")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated ab -c levels (default 1,8)")
+    parser.add_argument("--shapes", default="ab,browser", help="comma-separated request shapes: ab, browser")
+    parser.add_argument("--tool", choices=["ab", "python"], default=None)
+    parser.add_argument("--servers", default="kali", help="comma-separated servers besides raw (default: kali); "
+                                                          "any of: " + ", ".join(s for s in SERVERS if s != "raw"))
+    parser.add_argument("--baseline-rev", metavar="REV", help="also run the kali app with kali at git revision REV, "
+                                                              "and compare the candidate with it")
+    parser.add_argument("--candidate-rev", metavar="REV", help="the candidate `kali` from git revision REV instead "
+                                                               "of the working tree")
+    parser.add_argument("--no-stalls", action="store_true", help="skip the silent/slow socket latency checks")
     parser.add_argument("--setup", action="store_true", help="only create bench/.venv")
-    parser.add_argument("--no-venv", action="store_true", help="skip the comparison servers' venv")
+    parser.add_argument("--no-venv", action="store_true", help=argparse.SUPPRESS)  # old command lines: the
+    # default run (kali and raw) never needed the venv; only the peers listed in NEEDS_VENV do
     args = parser.parse_args()
 
-    if not args.no_venv and not in_venv():
-        try:
-            ensure_venv()
-        except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"(bench/.venv unavailable: {exc}; comparing kali, raw and http.server only)")
-        else:
-            if args.setup:
-                return
-            os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+    names = ["raw"] + [n for n in args.servers.split(",") if n and n != "raw"]
+    unknown = [n for n in names if n not in SERVERS]
+    if unknown:
+        parser.error(f"unknown server(s): {', '.join(unknown)}")
+    if args.setup or NEEDS_VENV & set(names):
+        reexec_in_venv()
     if args.setup:
         return
-
-    tool = args.tool or ("ab" if shutil.which("ab") else "wrk" if shutil.which("wrk") else "python")
-    load = {"ab": load_ab, "wrk": load_wrk, "python": load_python}[tool]
-    names = args.servers.split(",") if args.servers else list(SERVERS)
-    available = []
-    for name in names:
-        module = OPTIONAL.get(name)
-        if module and not in_venv():
-            continue
-        available.append(name)
+    tool = args.tool or ("ab" if shutil.which("ab") else "python")
+    load = {"ab": load_ab, "python": load_python}[tool]
     levels = [int(c) for c in args.concurrency.split(",")]
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load tool: {tool}, "
-          f"{args.requests} requests x {args.rounds} rounds, HTTP/1.0 hello route")
+    shapes = args.shapes.split(",")
+    if any(s not in SHAPES for s in shapes):
+        parser.error(f"--shapes takes {', '.join(SHAPES)}")
 
-    workdir = tempfile.mkdtemp(prefix="kali-bench-")
-    servers: dict[str, Running] = {}
-    try:
-        for name in available:
+    with ExitStack() as stack:
+        workdir = tempfile.mkdtemp(prefix="kali-bench-")
+        stack.callback(shutil.rmtree, workdir, True)
+        candidate_repo, candidate_label = REPO, working_tree_label()
+        if args.candidate_rev:
+            candidate_repo = stack.enter_context(checkout(args.candidate_rev))
+            candidate_label = describe(args.candidate_rev)
+        plan: list[tuple[str, str, Path]] = [(n, n, candidate_repo) for n in names]
+        comparisons = [(n, "raw") for n in names if n != "raw"]
+        baseline = None
+        if args.baseline_rev:
+            baseline = f"kali@{args.baseline_rev}"
+            plan.append((baseline, "kali", stack.enter_context(checkout(args.baseline_rev))))
+            comparisons += [(baseline, "raw")]
+            if "kali" in names:
+                comparisons.insert(0, ("kali", baseline))
+        print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load tool: {tool}, HTTP/1.0, "
+              f"{args.iterations} iterations x {args.requests} requests per server, level and shape")
+        print(f"kali = {candidate_label}" + (f"; {baseline} = {describe(args.baseline_rev)}" if baseline else ""))
+
+        servers: dict[str, Running] = {}
+        for name, template, repo in plan:
             try:
-                servers[name] = Running(name, sys.executable, workdir)
+                servers[name] = Running(name, template, repo, sys.executable, workdir)
             except RuntimeError as exc:
                 print(f"  {name}: skipped ({exc})")
-        best: dict[tuple[str, int], float] = {}
-        for _ in range(args.rounds):
-            for level in levels:
-                for name, server in servers.items():
-                    rps = load(server.url, args.requests, level)
-                    if rps is not None:
-                        best[(name, level)] = max(best.get((name, level), 0.0), rps)
-        print()
-        header = f"{'server':<12}" + "".join(f"{'-c' + str(c) + ' req/s':>14}{'vs raw':>8}" for c in levels)
-        print(header)
-        print("-" * len(header))
-        for name in servers:
-            row = f"{name:<12}"
-            for level in levels:
-                rps = best.get((name, level))
-                raw = best.get(("raw", level))
-                if rps is None:
-                    row += f"{'failed':>14}{'':>8}"
-                else:
-                    row += f"{rps:>14,.0f}{(rps / raw if raw else 0):>7.2f}x"
-            print(row)
-        print()
-        print("Added latency of a normal GET (median of 15) while another socket is silent or slow:")
-        print(f"{'server':<12}{'silent socket':>16}{'byte-at-a-time':>18}")
-        for name, server in servers.items():
-            silent = stall_added(server, "silent")
-            slow = stall_added(server, "slow")
-            print(f"{name:<12}{silent * 1000:>13.1f} ms{slow * 1000:>15.1f} ms")
-    finally:
         for server in servers.values():
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+            stack.callback(server.stop)
+        results = measure(servers, load, args, levels, shapes)
+        report(results, list(servers), levels, shapes, [c for c in comparisons if set(c) <= set(servers)])
+
+        if not args.no_stalls:
+            print("\nAdded latency of a normal GET (median of 15) while another socket is silent or slow:")
+            print(f"  {'server':<16}{'silent socket':>16}{'byte-at-a-time':>18}")
+            for name, server in servers.items():
+                silent = stall_added(server, "silent")
+                slow = stall_added(server, "slow")
+                print(f"  {name:<16}{stall_text(silent):>16}{stall_text(slow):>18}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -166,6 +165,7 @@ def _open_browser(url: str, cleanup: str | None = None) -> None:
 
 def _install_signal_handlers(server: Server) -> Callable[[], None]:
     """Stop `server` on SIGINT/SIGTERM (main thread only); returns what puts the old handlers back."""
+    import signal       # here: building its enums costs start-up time, and only serve_http needs it
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous: dict[int, Any] = {}

@@ -32,10 +32,16 @@ from __future__ import annotations
 
 import copy
 import datetime
-import decimal
 import math
 import re
-from typing import Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+
+# The one truth table (kali.truth), which a bool route parameter reads too.
+from .truth import FALSE_WORDS, TRUE_WORDS, parse_bool
+
+if TYPE_CHECKING:
+    import decimal      # at run time imported where a Decimal is made: start-up need not pay for it
 
 __all__ = [
     "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens", "TimeLens",
@@ -132,7 +138,9 @@ def _text(native: Any) -> str:
         return native.date().isoformat()
     if isinstance(native, datetime.date):
         return native.isoformat()
-    if isinstance(native, decimal.Decimal):
+    # A Decimal can only exist once its module is loaded, so an app without one never loads it.
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(native, decimal.Decimal):
         return format(native, "f")
     if isinstance(native, float):
         text = repr(native)
@@ -261,6 +269,7 @@ class DecimalLens(_NumberLens):
     def _convert(self, text: str) -> decimal.Decimal:
         if len(text) > 1000:
             raise ValidationError("This number is too long.")
+        import decimal
         number = decimal.Decimal(text)
         exponent = number.as_tuple().exponent
         if self.places is not None and isinstance(exponent, int) and -exponent > self.places:
@@ -272,6 +281,7 @@ class DecimalLens(_NumberLens):
     def to_text(self, native: Any) -> str:
         """The number as text, without an exponent ('' for None)."""
         if isinstance(native, float):
+            import decimal
             native = decimal.Decimal(repr(native))
         return _text(native)
 
@@ -350,22 +360,6 @@ class TimeLens(_IsoLens):
         if isinstance(native, datetime.time):
             return native.isoformat("minutes" if not (native.second or native.microsecond) else "auto")
         return _text(native)
-
-
-#: The one truth table of kali (lower-case): a checkbox (BOOL) and a `bool` route parameter
-#: read these words the same way.  'on' is what a checkbox without a value sends.
-TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on", "checked"})
-FALSE_WORDS = frozenset({"0", "false", "no", "n", "off"})
-
-
-def parse_bool(text: str) -> bool:
-    """True or False for a word of the truth table (any case); ValueError for any other text."""
-    lowered = text.lower()
-    if lowered in TRUE_WORDS:
-        return True
-    if lowered in FALSE_WORDS:
-        return False
-    raise ValueError(f"{text!r} is neither true nor false")
 
 
 class BoolLens(Lens):

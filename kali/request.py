@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json as _json
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
@@ -343,6 +342,7 @@ class Request:
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise HTTPError(400, f"Expected a JSON body (Content-Type: application/json), got {ctype or 'none'!r}.")
         data = self.body
+        import json as _json        # on first use: not every app takes JSON
         try:
             value = _json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json as _json
 import logging
 import mimetypes
 import os
@@ -129,6 +128,7 @@ class Response:
     @classmethod
     def json(cls, value: Any, code: int = 200, *, headers: HeadersLike = None) -> "Response":
         """`value` encoded as JSON (UTF-8, application/json)."""
+        import json as _json        # on first use: an app that never sends JSON never loads it
         # NaN and Infinity are not JSON (JSON.parse refuses them): fail here, where the value is known.
         body = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default,
                            allow_nan=False)
@@ -276,6 +276,7 @@ def _sse_encode(items: Iterable[Any]) -> Iterator[Any]:
                     lines.append(f"{key}: {item[key]}\n")
             data = item.get("data", "")
             if not isinstance(data, str):
+                import json as _json
                 data = _json.dumps(data, default=_json_default)
         else:
             lines = []

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import copy
 import datetime
-import inspect
 import types
 import typing
-from typing import Any, Callable, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 from urllib.parse import quote
 
-from .lenses import parse_bool
 from .request import Request
 from .response import Handler, Response, to_response
 from .security import find_cross_site_probe, has_cross_site_mark
+from .truth import parse_bool
+
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = ["Router", "RouteError", "converter_for", "normal_path"]
 
@@ -102,6 +104,7 @@ _SIMPLE: dict[Any, tuple[Callable[[str], Any] | None, str]] = {
 
 def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
     """The conversion plan for a parameter annotation: str, int, float, bool, date, Optional, list, Literal or any callable."""
+    import inspect      # here, not at the top: it costs start-up time (ast, dis, tokenize) before any route
     if annotation is inspect.Parameter.empty or annotation is Any:
         return _Converter(None, "text")
     origin = typing.get_origin(annotation)
@@ -178,6 +181,7 @@ def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
 
 def _annotation_namespace(target: Any) -> dict[str, Any]:
     function = getattr(target, "__init__") if isinstance(target, type) else target
+    import inspect
     function = inspect.unwrap(function)
     namespace = getattr(function, "__globals__", None)
     if namespace is None:
@@ -210,6 +214,7 @@ class _CallPlan:
         try:
             # Not eval_str=True: an unresolvable annotation routing never uses (the return type,
             # the request's) must not stop a route from being published.
+            import inspect
             signature = inspect.signature(target)
         except (TypeError, ValueError) as exc:
             raise RouteError(f"{where}: cannot read the signature: {exc}") from None

@@ -25,9 +25,7 @@ launch token still applies to it.
 
 from __future__ import annotations
 
-import hmac
 import html
-import ipaddress
 import logging
 import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
@@ -228,6 +226,7 @@ def is_loopback_address(address: str) -> bool:
         return True
     if address.startswith("[") and address.endswith("]"):
         address = address[1:-1]
+    import ipaddress        # on first use: not every app needs it at start-up
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -379,6 +378,7 @@ class SecurityWrapper:
         token = self.private_token
         assert token is not None
         expected = token.encode("ascii")
+        import hmac
         cookie_name = f"kali_private_{request.server[1]}"   # cookies ignore ports: one per app
         cookie = request.cookies.get(cookie_name)
         has_cookie = cookie is not None and hmac.compare_digest(cookie.encode("utf-8", "replace"), expected)

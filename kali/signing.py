@@ -9,9 +9,7 @@ supply a key kept elsewhere (for example in the app's data folder).
 from __future__ import annotations
 
 import base64
-import hmac
 import os
-import secrets
 
 __all__ = ["signing_key", "set_signing_key", "sign", "verify", "ENVIRONMENT_VARIABLE"]
 
@@ -30,7 +28,7 @@ def signing_key() -> bytes:
             key = bytes.fromhex(given) if given else b""
         except ValueError:
             key = b""
-        _key = key if len(key) >= 16 else secrets.token_bytes(32)
+        _key = key if len(key) >= 16 else os.urandom(32)     # what secrets.token_bytes uses
     return _key
 
 
@@ -46,6 +44,7 @@ def sign(purpose: str, data: bytes) -> str:
     """A URL- and cookie-safe signature of `data` for one `purpose` (a signature for one purpose
     never verifies for another)."""
     import hashlib      # on first use only: `import kali` stays light
+    import hmac         # (hmac loads OpenSSL too)
     message = purpose.encode("utf-8") + b"\0" + data
     digest = hmac.new(signing_key(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -55,4 +54,5 @@ def verify(purpose: str, data: bytes, signature: str | None) -> bool:
     """Whether `signature` is `sign(purpose, data)` (compared in constant time)."""
     if not signature:
         return False
+    import hmac
     return hmac.compare_digest(signature.encode("utf-8", "replace"), sign(purpose, data).encode("ascii"))

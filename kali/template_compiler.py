@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any, Callable, Iterator, Mapping, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Union, cast
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    # The same classes at a fraction of the import-time cost (no exec per class, no inspect).
+    from ._records import dataclass, field
 
 # The module docstring says it: only the two error classes are public (re-exported by kali.templates).
 __all__ = ["TemplateError", "TemplateRuntimeError"]

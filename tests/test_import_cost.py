@@ -1,0 +1,58 @@
+"""What importing kali loads: the modules an app's import line needs, and not the heavy ones kali loads on first use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Loaded on first use only (CSRF tokens, JSON bodies, route signatures, signal handlers, the
+#: loopback check), never by the import line: each costs start-up time an app may not need.
+LAZY = ["hashlib", "_hashlib", "hmac", "secrets", "dataclasses", "inspect", "ast", "dis", "json",
+        "signal", "ipaddress", "decimal"]
+
+APP_LINE = "from kali import serve_http, Router, Response, TemplateFolder, guard, open_database; import kali.forms"
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """Modules a fresh interpreter loads for `code` beyond what urllib.parse (which kali needs) loads itself."""
+    script = (
+        "import sys\n"
+        "import urllib.parse  # some Python versions load ipaddress here: not kali's doing\n"
+        "before = set(sys.modules)\n"
+        f"{code}\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(ROOT),
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_the_app_import_line_does_not_load_the_lazy_modules() -> None:
+    loaded = modules_loaded_by(APP_LINE)
+    assert "kali.forms" in loaded and "kali.server" in loaded and "kali.template_compiler" in loaded
+    assert sorted(loaded & set(LAZY)) == []
+
+
+def test_every_public_name_imports_without_the_lazy_modules() -> None:
+    loaded = modules_loaded_by("import kali\nfor name in kali.__all__: getattr(kali, name)")
+    assert "kali.wsgi" in loaded and "kali.static" in loaded
+    assert sorted(loaded & set(LAZY)) == []
+
+
+@pytest.mark.parametrize("code, needed", [
+    ("from kali.forms import csrf_token, verify_csrf_token\nassert verify_csrf_token(csrf_token('/a'), '/a')",
+     "hmac"),
+    ("from kali import Response\nassert Response.json({'a': 1}).content == '{\"a\":1}'", "json"),
+    ("from kali.lenses import DECIMAL\nassert str(DECIMAL.to_native('1.50')) == '1.50'", "decimal"),
+    ("from kali import Router\napp = Router()\n@app.function('/n/*')\ndef n(x: int): return str(x)", "inspect"),
+])
+def test_a_lazy_module_is_loaded_when_its_feature_is_used(code: str, needed: str) -> None:
+    assert needed in modules_loaded_by(code)
