@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import HTTPError
 from .exchange import RequestReader, prepare_reply, refusal, shows_tracebacks
 from .http import ProtocolError, redact_target
-from .outgoing import PAUSED, SENT, Outgoing, response_head
+from .outgoing import PAUSED, SENT, Outgoing
 from .request import Request
 from .response import Response, run_handler
 
@@ -318,10 +318,8 @@ class Connection:
     def _respond(self, response: Response, request: Request | None, method: str | None = None) -> None:
         server = self.server
         reply = prepare_reply(request, response, debug=server.debug, method=method)
-        code = reply.response.code
-        head = response_head(code, reply.fields, server._dates)
-        self.outgoing = Outgoing(head, reply, sendfile=server.ssl_context is None, request=request)
-        self.code = code
+        self.outgoing = Outgoing(reply, server._dates, sendfile=server.ssl_context is None, request=request)
+        self.code = reply.response.code
         # The handler's own response (even when a 500 replaced it): its shut_down is honoured.
         self.response = response
         self.move(WRITE)

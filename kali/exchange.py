@@ -221,12 +221,36 @@ def refusal(error: HTTPError) -> Response:
 
 
 class Reply:
-    """A response ready for a transport: the header fields and where the body comes from."""
+    """A response ready for a transport: the header fields and where the body comes from.
+
+    Built by `prepare_reply`; building one checks the response (`wire_fields`) and
+    opens its file, so a Reply that exists can be sent.  For HEAD there is no body:
+    a stream it will never pull is closed, a file it will never read too.
+    """
 
     __slots__ = ("response", "fields", "chunks", "file", "stream")
 
-    def __init__(self, response: Response, fields: list[tuple[str, str]], chunks: list[bytes],
-                 file: IO[bytes] | None, stream: Stream | None) -> None:
+    def __init__(self, response: Response, is_head: bool) -> None:
+        fields, chunks = wire_fields(response)
+        content = response.content
+        file: IO[bytes] | None = None
+        stream: Stream | None = None
+        if isinstance(content, FileBody):
+            if content.length and not is_head:
+                file = content.open()
+                if file.closed:
+                    # Reading it later would fail in the middle of the reply; say what happened instead.
+                    raise ValueError("the FileBody's file was closed before it could be sent "
+                                     "(returned from inside a 'with' block?)")
+            elif content.file is not None:
+                content.file.close()        # HEAD or an empty body: the handler's open file is never read
+        elif isinstance(content, Stream):
+            if is_head:
+                content.close()
+            else:
+                stream = content
+        elif is_head:
+            chunks = []
         #: The response sent (the handler's, or the 500 page that replaced it).
         self.response = response
         #: The header fields to send, Content-Length included where the length is known.
@@ -246,13 +270,12 @@ def prepare_reply(request: Request | None, response: Response, *, debug: bool,
     A header value with a line break or non-Latin-1 text, an iolist that does not
     encode, a file body whose file is already closed: each is the handler's
     mistake, answered with a 500 (with a traceback where `shows_tracebacks`
-    allows) rather than a broken reply.  A response to HEAD gets its headers
-    only; a stream it will never pull is closed, a file it will never read too.
-    Without a Request (a `refusal`), `method` is the request's method if it is known.
+    allows) rather than a broken reply.  Without a Request (a `refusal`),
+    `method` is the request's method if it is known (HEAD gets no body).
     """
     is_head = (request.method if request is not None else method) == "HEAD"
     try:
-        return _reply(response, is_head)
+        return Reply(response, is_head)
     except Exception:
         if request is None:
             raise
@@ -260,28 +283,4 @@ def prepare_reply(request: Request | None, response: Response, *, debug: bool,
         fallback = internal_error(request, debug=shows_tracebacks(debug, request.client[0]))
         for name, value in DEFAULT_SECURITY_HEADERS:
             fallback.headers.setdefault(name, value)
-        return _reply(fallback, is_head)
-
-
-def _reply(response: Response, is_head: bool) -> Reply:
-    fields, chunks = wire_fields(response)
-    content = response.content
-    file: IO[bytes] | None = None
-    stream: Stream | None = None
-    if isinstance(content, FileBody):
-        if content.length and not is_head:
-            file = content.open()
-            if file.closed:
-                # Reading it later would fail in the middle of the reply; say what happened instead.
-                raise ValueError("the FileBody's file was closed before it could be sent "
-                                 "(returned from inside a 'with' block?)")
-        elif content.file is not None:
-            content.file.close()        # HEAD or an empty body: the handler's open file is never read
-    elif isinstance(content, Stream):
-        if is_head:
-            content.close()
-        else:
-            stream = content
-    elif is_head:
-        chunks = []
-    return Reply(response, fields, chunks, file, stream)
+        return Reply(fallback, is_head)

@@ -1,12 +1,12 @@
 """Response serialisation for the server: the head as bytes, then the body as the socket takes it.
 
-`response_head` turns a status and the header fields the exchange decided
-(`kali.exchange.prepare_reply`) into the bytes of an HTTP/1.0 head, with the
-Date and Server lines the server adds.  `Outgoing` is what is left to send of
-one response -- bytes (the head and an iolist's chunks), then a file's bytes
-(`os.sendfile` where it can), then a stream's items -- and `Outgoing.send`
-writes as much as a non-blocking socket takes, saying what it waits for when it
-stops.  It knows nothing of selectors or deadlines: the connection does.
+`Outgoing` is what is left to send of one response: the head's bytes (the
+status line, the header fields the exchange decided in a `kali.exchange.Reply`,
+the Date and Server lines the server adds, `Connection: close`) and an iolist's
+chunks, then a file's bytes (`os.sendfile` where it can), then a stream's
+items.  `Outgoing.send` writes as much as a non-blocking socket takes, saying
+what it waits for when it stops.  It knows nothing of selectors or deadlines:
+the connection does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .iolist import to_chunks
 from .request import Request
 from .response import FileBody, Pause, Stream, http_date
 
-__all__ = ["DateLines", "response_head", "Outgoing", "SENT", "YIELD", "PAUSED"]
+__all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED"]
 
 logger = logging.getLogger("kali")
 
@@ -61,21 +61,18 @@ class DateLines:
         return self.text
 
 
-def response_head(code: int, fields: list[tuple[str, str]], dates: DateLines) -> bytes:
-    """The head of an HTTP/1.0 response that closes its connection (fields as checked by `wire_fields`)."""
-    lines = [dates.lines()]
-    lines += [f"{name}: {value}\r\n" for name, value in fields]
-    lines.append("Connection: close\r\n\r\n")
-    return status_line(code) + "".join(lines).encode("latin-1")
-
-
 class Outgoing:
     """What is left to send of one response: bytes, then a file's bytes, then a stream's items."""
 
     __slots__ = ("out", "index", "offset", "file", "file_fd", "file_offset", "file_left", "stream",
                  "streamed_items", "sent", "pause", "request")
 
-    def __init__(self, head: bytes, reply: Reply, *, sendfile: bool, request: Request | None) -> None:
+    def __init__(self, reply: Reply, dates: DateLines, *, sendfile: bool, request: Request | None) -> None:
+        # The head of an HTTP/1.0 response that closes its connection, in one encode.
+        lines = [dates.lines()]
+        lines += [f"{name}: {value}\r\n" for name, value in reply.fields]
+        lines.append("Connection: close\r\n\r\n")
+        head = status_line(reply.response.code) + "".join(lines).encode("latin-1")
         chunks = reply.chunks
         if not chunks:
             out = [head]

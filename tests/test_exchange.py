@@ -24,7 +24,7 @@ from kali import HTTPError, Request, Response, Router
 from kali.exchange import (BODY_MEMORY_LIMIT, RequestBody, RequestReader, compose_handler, prepare_reply, refusal,
                            shows_tracebacks)
 from kali.http import ProtocolError
-from kali.outgoing import DateLines, response_head
+from kali.outgoing import DateLines, Outgoing
 from kali.response import wire_fields
 from kali.security import SecurityWrapper, secure
 from kali.testing import Client
@@ -383,12 +383,12 @@ def test_the_one_header_check_refuses_values_that_would_break_the_head(value: st
 
 
 def test_the_server_head_is_the_status_line_the_fields_and_connection_close() -> None:
-    fields, _ = wire_fields(Response("hello", headers=[("X-A", "1")]))
-    head = response_head(200, fields, DateLines())
+    reply = prepare_reply(None, Response(b"x" * 40000, headers=[("X-A", "1")]), debug=False)
+    head = Outgoing(reply, DateLines(), sendfile=False, request=None).out[0]
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0] == "HTTP/1.0 200 OK"
     assert lines[1].startswith("Date: ") and lines[2].startswith("Server: kali/")
-    assert "X-A: 1" in lines and "Content-Length: 5" in lines
+    assert "X-A: 1" in lines and "Content-Length: 40000" in lines
     assert head.endswith(b"Connection: close\r\n\r\n")
 
 
