@@ -112,6 +112,15 @@ class Outgoing:
 
         `gather`: several buffers may go in one sendmsg() call (not through TLS).
         """
+        out = self.out
+        if len(out) == 1 and not self.offset and self.file is None and self.stream is None:
+            # The common reply, its head and a small page in one buffer: one send, usually all of it.
+            n = sock.send(out[0])
+            self.sent += n
+            if n == len(out[0]):
+                self.out = []
+                return SENT
+            self.offset = n             # the rest goes the long way, below
         gather = gather and _HAS_SENDMSG
         while True:
             out = self.out

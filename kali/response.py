@@ -379,14 +379,8 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
         length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
     fields: list[tuple[str, str]] = []
     for name, value in response.headers._items:
-        if "\n" in value or "\r" in value or "\0" in value:
-            raise ValueError(f"response header {name!r} contains a line break or NUL: {value!r}")
-        if not value.isascii():
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"response header {name!r} is not Latin-1 text: {value!r} "
-                                 f"(encode it, e.g. RFC 8187 for file names)") from None
+        if not (value.isascii() and value.isprintable()):
+            _check_field_value(name, value)     # a tab, Latin-1 text, or a value to refuse
         if length is not None and name.lower() == "content-length":
             continue
         fields.append((name, value))
@@ -394,6 +388,17 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
     if length is not None and code >= 200 and code != 204 and code != 304:
         fields.append(("Content-Length", str(length)))
     return fields, chunks
+
+
+def _check_field_value(name: str, value: str) -> None:
+    """Refuse a header value that would split the head, holds a NUL or is not Latin-1 (see wire_fields)."""
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ValueError(f"response header {name!r} contains a line break or NUL: {value!r}")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"response header {name!r} is not Latin-1 text: {value!r} "
+                         f"(encode it, e.g. RFC 8187 for file names)") from None
 
 
 def to_response(result: Any) -> Response:
