@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # name -> module that defines it (loaded on first use).
 _EXPORTS: dict[str, str] = {
-    "serve_http": "server",
+    "serve_http": "launch",
     "Server": "server",
     "Request": "request",
     "FormBag": "request",
     "Response": "response",
     "Pause": "response",
     "set_error_page": "response",
-    "HTTPError": "http",
+    "HTTPError": "errors",
     "Headers": "http",
     "Router": "routing",
     "RouteError": "routing",
@@ -51,12 +51,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .http import Headers as Headers, HTTPError as HTTPError
+    from .errors import HTTPError as HTTPError
+    from .http import Headers as Headers
     from .request import FormBag as FormBag, Request as Request
     from .response import Pause as Pause, Response as Response, set_error_page as set_error_page
     from .routing import RouteError as RouteError, Router as Router
     from .security import allow_cross_site_requests as allow_cross_site_requests, secure as secure
-    from .server import Server as Server, serve_http as serve_http
+    from .launch import serve_http as serve_http
+    from .server import Server as Server
     from .sqlite import (data_folder as data_folder, guard as guard, open_database as open_database,
                          transaction as transaction)
     from .static import StaticFolder as StaticFolder

@@ -58,15 +58,17 @@ import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .http import HTTPError, redact_target
+from .errors import HTTPError
+from .http import redact_target
 from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
 from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 from .multipart import UploadedFile
+from .request import Request
 from .response import FileBody, Response, Stream, to_response
-from .security import cross_site_reason
+from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 from .signing import sign
 
 __all__ = [
@@ -185,7 +187,7 @@ class Element:
         """The raw text showing a native value (through the lens)."""
         return self.lens.to_text(native)
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The raw text the browser sent for this field ('' or [] when absent)."""
         if self.multiple:
             return request.POST.get_list(name)
@@ -281,7 +283,7 @@ class Memo(Element):
 
     _reserved = ("name", "value")
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The text sent, with the browser's CRLF line ends turned into \\n."""
         return request.POST.get(name, "").replace("\r\n", "\n")
 
@@ -391,7 +393,7 @@ class Checkbox(Element):
     default_lens = BOOL
     _reserved = ("name", "value", "type", "checked")
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """'on' when the box was checked (whatever its value), '' when not."""
         return "on" if name in request.POST else ""
 
@@ -435,7 +437,7 @@ class FileField(Element):
         """A stored file name (text) to mention next to the field; files cannot be pre-filled."""
         return native if isinstance(native, str) else None
 
-    def read(self, request: Any, name: str) -> Raw:
+    def read(self, request: Request, name: str) -> Raw:
         """The uploaded files for this field (a list, empty when none was chosen)."""
         files = request.files.get_list(name)
         if not files and request.content_type != "multipart/form-data" and request.POST.get(name):
@@ -533,7 +535,7 @@ def _tag_attrs(text: str) -> dict[str, str]:
     return attrs
 
 
-def add_csrf_tokens(page: str, request: Any) -> str:
+def add_csrf_tokens(page: str, request: Request) -> str:
     """`page` with a CSRF hidden input added to each <form method=post> aimed at this server."""
     def add(m: re.Match[str]) -> str:
         if m.group(1) is None:
@@ -600,7 +602,7 @@ class Formlet:
         super().__init_subclass__(**kwargs)
         # The same opt-out mark as kali.security.allow_cross_site_requests, so a router or the
         # security wrapper that looks at the servlet class lets its cross-site requests through too.
-        cls.kali_allow_cross_site = not cls.csrf_protect  # type: ignore[attr-defined]
+        set_cross_site_mark(cls, not cls.csrf_protect)
 
     def __init__(self, elements: Mapping[str, Element]) -> None:
         for name, element in elements.items():
@@ -613,11 +615,12 @@ class Formlet:
                 raise TypeError(f"{type(self).__name__}: field {name!r} must be a form element such as "
                                 f"Entry, not {element!r}{hint}")
         self.elements: dict[str, Element] = dict(elements)
-        self.request: Any = None
+        #: The request being answered, while do_GET/do_POST run.
+        self.request: Request | None = None
 
     # -- what subclasses write
 
-    def get_native(self, request: Any) -> Any:
+    def get_native(self, request: Request) -> Any:
         """The record the form shows on GET: a dict, an sqlite3.Row, an object, or None for a new one.
 
         Raise HTTPError(404, ...) for a record that does not exist.
@@ -628,7 +631,7 @@ class Formlet:
         """Rules involving several fields, run when every field converted: {field or '_form': message}."""
         return None
 
-    def save(self, native: dict[str, Any], request: Any) -> Any:
+    def save(self, native: dict[str, Any], request: Request) -> Any:
         """Store the converted values; return a response (usually a redirect). None redirects back here.
 
         Raise SaveError for a problem the user can fix (e.g. a UNIQUE constraint).
@@ -679,7 +682,7 @@ class Formlet:
 
     # -- the HTTP methods
 
-    def do_GET(self, request: Any) -> Any:
+    def do_GET(self, request: Request) -> Any:
         """Show the record returned by `get_native`."""
         self.request = request
         record = self.get_native(request)
@@ -693,18 +696,13 @@ class Formlet:
                 for name, element in self.elements.items()}
         return self.show(request, raws, {}, code=200)
 
-    def do_POST(self, request: Any) -> Any:
+    def do_POST(self, request: Request) -> Any:
         """Check the request's origin and token, convert every field, then save or show the form again."""
         self.request = request
         if self.csrf_protect:
             reason = cross_site_reason(request)
             if reason is not None:
-                logger.warning("refused cross-site %s %s: %s", request.method, redact_target(request.target), reason)
-                return Response.generic(
-                    403, f"This form was not accepted because {reason}. Another web site may have "
-                         f"tried to submit it in your name, so nothing was saved. If you submitted it "
-                         f"yourself, go back to the app, reload the form and submit it again "
-                         f"(copy what you typed first).")
+                return cross_site_refusal(request, reason)
         raws = {name: element.read(request, name) for name, element in self.elements.items()}
         if self.csrf_protect:
             token = request.POST.get(CSRF_FIELD)
@@ -740,7 +738,7 @@ class Formlet:
             return Response.redirect(request.target)
         return result
 
-    def handle(self, request: Any) -> Any:
+    def handle(self, request: Request) -> Any:
         """Dispatch on the method (GET/HEAD shows, POST submits; others get 405): a Formlet as a plain handler."""
         if request.method in ("GET", "HEAD"):
             return self.do_GET(request)
@@ -751,7 +749,7 @@ class Formlet:
 
     __call__ = handle
 
-    def show(self, request: Any, raws: Mapping[str, Raw], errors: dict[str, str], *, code: int) -> Any:
+    def show(self, request: Request, raws: Mapping[str, Raw], errors: dict[str, str], *, code: int) -> Any:
         """Render every field with its raw text and error, call `display`, add CSRF tokens to its forms."""
         fields = {name: element.render(name, raws.get(name, ""), errors.get(name))
                   for name, element in self.elements.items()}

@@ -1,4 +1,4 @@
-"""Sans-IO HTTP/1.x: parse request bytes into events, serialise response heads.
+"""Sans-IO HTTP/1.x: parse request bytes into events; the status line of a response.
 
 Nothing here touches a socket or a clock.  Feed bytes with
 `RequestParser.feed`, then call `RequestParser.next_event` until it returns
@@ -13,24 +13,14 @@ import re
 from operator import methodcaller
 from typing import Any, Iterable, Iterator, Union
 
+# HTTPError is an application error (kali.errors); it is importable from here as it always was.
+from .errors import HTTPError as HTTPError
+
 __all__ = [
-    "HTTPError", "ProtocolError", "Headers", "RequestHead", "RequestParser",
-    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "response_head", "OWS",
+    "ProtocolError", "Headers", "RequestHead", "RequestParser",
+    "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "OWS",
     "TOKEN_PARAMETER", "split_absolute_target", "redact_target",
 ]
-
-
-class HTTPError(Exception):
-    """An error that becomes an HTTP error response with `status` and a plain `message`."""
-
-    def __init__(self, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-        self.headers = list(headers)
-
-    def __str__(self) -> str:
-        return f"{self.status} {STATUS_PHRASES.get(self.status, '')}: {self.message}".rstrip(": ")
 
 
 class ProtocolError(HTTPError):
@@ -725,16 +715,3 @@ def status_line(status: int) -> bytes:
         _status_lines[status] = line
     return line
 
-
-def response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
-    """Serialise a status line and header fields; refuses values that would split the head."""
-    parts = []
-    for name, value in headers:
-        if "\n" in value or "\r" in value or "\0" in value:
-            raise ValueError(f"header {name!r} contains a line break or NUL: {value!r}")
-        parts.append(f"{name}: {value}\r\n")
-    parts.append("\r\n")
-    try:
-        return status_line(status) + "".join(parts).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError("header values must be Latin-1; encode other text (e.g. RFC 8187)") from None

@@ -37,6 +37,9 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
 
+# The one truth table (kali.truth), which a bool route parameter reads too.
+from .truth import FALSE_WORDS, TRUE_WORDS, parse_bool
+
 if TYPE_CHECKING:
     import decimal      # at run time imported where a Decimal is made: start-up need not pay for it
 
@@ -44,6 +47,7 @@ __all__ = [
     "ValidationError", "Lens", "StringLens", "IntLens", "FloatLens", "DecimalLens", "DateLens", "TimeLens",
     "BoolLens", "EnumLens", "ChoiceLens", "Nullable", "Test", "nullable",
     "STRING", "REQUIRED", "INT", "FLOAT", "DECIMAL", "DATE", "TIME", "BOOL", "REQUIRED_MESSAGE",
+    "TRUE_WORDS", "FALSE_WORDS", "parse_bool",
 ]
 
 #: The message for blank text where a value is needed.
@@ -358,10 +362,6 @@ class TimeLens(_IsoLens):
         return _text(native)
 
 
-_TRUE = frozenset({"on", "true", "1", "yes", "y", "checked"})
-_FALSE = frozenset({"", "off", "false", "0", "no", "n"})
-
-
 class BoolLens(Lens):
     """A checkbox: 'on' (or true/yes/1) is True, absent or blank (or false/no/0) is False."""
 
@@ -372,17 +372,18 @@ class BoolLens(Lens):
     def to_text(self, native: Any) -> str:
         """'on' for a true value, '' for a false one (SQLite's 0/1 work too)."""
         if isinstance(native, str):
-            native = native.strip().lower() in _TRUE
+            native = native.strip().lower() in TRUE_WORDS
         return "on" if native else ""
 
     def to_native(self, text: Any) -> bool:
         """True or False; ValidationError for text meaning neither."""
-        value = text.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise ValidationError("Enter yes or no.")
+        value = text.strip()
+        if not value:
+            return False        # an unchecked checkbox sends nothing; a blank one means the same
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise ValidationError("Enter yes or no.") from None
 
 
 def _pairs(values: Iterable[Any] | Mapping[Any, str]) -> list[tuple[Any, str]]:

@@ -7,20 +7,22 @@ import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
-from .http import OWS, Headers, HTTPError, RequestHead
+from .errors import HTTPError
+from .http import OWS, Headers, RequestHead
 from .multipart import UploadedFile, parse_header_params, parse_multipart
 
-__all__ = ["Request", "FormBag", "MissingField", "is_local_client"]
+__all__ = ["Request", "FormBag", "MissingField"]
 
 V = TypeVar("V")
 T = TypeVar("T")
 
 
-def is_local_client(address: Any) -> bool:
-    """Whether a client address (as accept() gives it) is this machine: 127.0.0.0/8 or ::1."""
-    # Addresses from accept() are canonical, so string tests suffice on the per-request path.
-    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
-                                         or address.startswith("::ffff:127."))
+def __getattr__(name: str) -> Any:
+    # is_local_client is network policy and lives in kali.security; the old import keeps working.
+    if name == "is_local_client":
+        from .security import is_local_client
+        return is_local_client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MissingField(HTTPError, KeyError):
@@ -116,8 +118,8 @@ def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
 # A \uD800-\uDFFF escape in a JSON text: only then can a decoded string hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
-# Characters left as they are in a URL path built by `app_url` (RFC 3986 pchar minus '/', ';', '=', '&', '+').
-_SEGMENT_SAFE = "-._~!$'()*,:@"
+# Characters `app_url` leaves as they are in a path segment (RFC 3986 pchar minus ';', '=', '&', '+').
+_APP_URL_SAFE = "-._~!$'()*,:@"
 
 
 def _url_text(value: Any) -> str:
@@ -133,7 +135,7 @@ def _url_segment(value: Any) -> str:
     if text in ("", ".", ".."):
         # Browsers drop or resolve these, so no URL can carry them as a segment.
         raise ValueError(f"{text!r} cannot be a URL path segment")
-    return quote(text, safe=_SEGMENT_SAFE)
+    return quote(text, safe=_APP_URL_SAFE)
 
 
 def _build_url(mount: str, path: str, args: tuple[Any, ...], query: dict[str, Any]) -> str:
@@ -147,7 +149,7 @@ def _build_url(mount: str, path: str, args: tuple[Any, ...], query: dict[str, An
                 raise ValueError(f"the URL {path!r} has more '*' than arguments ({len(args)})")
             out.append(_url_segment(pending.pop(0)))
         else:
-            out.append(quote(part, safe=_SEGMENT_SAFE))
+            out.append(quote(part, safe=_APP_URL_SAFE))
     if pending:
         if out[-1] == "":
             out.pop()

@@ -10,8 +10,10 @@ import sys
 import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
-from .http import STATUS_PHRASES, Headers, HTTPError, redact_target
+from .errors import HTTPError
+from .http import STATUS_PHRASES, Headers, redact_target
 from .iolist import IOList, to_chunks
+from .request import Request
 
 __all__ = [
     "Response", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
@@ -21,8 +23,8 @@ __all__ = [
 logger = logging.getLogger("kali")
 
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
-#: A handler is any callable taking a Request and returning a Response or content.
-Handler = Callable[[Any], Any]
+#: A handler is any callable taking a Request and returning a Response or content (see `to_response`).
+Handler = Callable[[Request], Any]
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -361,8 +363,9 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
 
     Content-Length is the real length of an iolist or file body (any value the app
     set is replaced) and absent for streams, 1xx, 204 and 304. A value that would
-    split the head (CR, LF) or cannot go on the wire as Latin-1 raises ValueError:
-    the server, the test client and the WSGI adapter all refuse the same responses.
+    split the head (CR, LF), holds a NUL (RFC 9110 5.5) or cannot go on the wire as
+    Latin-1 raises ValueError: this is the one check of response headers, so the
+    server, the test client and the WSGI adapter all refuse the same responses.
     """
     content = response.content
     length: int | None
@@ -376,14 +379,8 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
         length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
     fields: list[tuple[str, str]] = []
     for name, value in response.headers._items:
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"response header {name!r} contains a line break: {value!r}")
-        if not value.isascii():
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"response header {name!r} is not Latin-1 text: {value!r} "
-                                 f"(encode it, e.g. RFC 8187 for file names)") from None
+        if not (value.isascii() and value.isprintable()):
+            _check_field_value(name, value)     # a tab, Latin-1 text, or a value to refuse
         if length is not None and name.lower() == "content-length":
             continue
         fields.append((name, value))
@@ -391,6 +388,17 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
     if length is not None and code >= 200 and code != 204 and code != 304:
         fields.append(("Content-Length", str(length)))
     return fields, chunks
+
+
+def _check_field_value(name: str, value: str) -> None:
+    """Refuse a header value that would split the head, holds a NUL or is not Latin-1 (see wire_fields)."""
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ValueError(f"response header {name!r} contains a line break or NUL: {value!r}")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"response header {name!r} is not Latin-1 text: {value!r} "
+                         f"(encode it, e.g. RFC 8187 for file names)") from None
 
 
 def to_response(result: Any) -> Response:
@@ -412,7 +420,7 @@ def to_response(result: Any) -> Response:
     return Response(result)
 
 
-def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Response:
+def run_handler(handler: Handler, request: Request, *, debug: bool = True) -> Response:
     """Call `handler`, turning HTTPError into its page and any other exception into a 500."""
     try:
         return to_response(handler(request))
@@ -422,7 +430,7 @@ def run_handler(handler: Handler, request: Any, *, debug: bool = True) -> Respon
         return internal_error(request, debug=debug)
 
 
-def internal_error(request: Any, *, debug: bool = True) -> Response:
+def internal_error(request: Request, *, debug: bool = True) -> Response:
     """The 500 page for the exception being handled; logs the traceback.
 
     With `debug` (the caller's decision: only ever for a client on this machine) the

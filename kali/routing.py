@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 from .request import Request
 from .response import Handler, Response, to_response
+from .security import find_cross_site_probe, has_cross_site_mark
+from .truth import parse_bool
 
 if TYPE_CHECKING:
     import inspect
@@ -37,8 +39,8 @@ T = TypeVar("T")
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Methods a router answers for a servlet or function without being told.
 _IMPLIED = ("HEAD", "OPTIONS")
-# Used to re-encode the segments a folder consumed into `request.mount`.
-_SEGMENT_SAFE = "-._~!$'()*,:@&=+;"
+# Characters left as they are when the segments a folder consumed are re-encoded into `request.mount`.
+_MOUNT_SAFE = "-._~!$'()*,:@&=+;"
 
 
 class RouteError(ValueError):
@@ -82,19 +84,6 @@ def _to_float(text: str) -> float:
     return value
 
 
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off"))
-
-
-def _to_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(text)
-
-
 def _to_date(text: str) -> datetime.date:
     return datetime.date.fromisoformat(text)
 
@@ -107,7 +96,7 @@ _SIMPLE: dict[Any, tuple[Callable[[str], Any] | None, str]] = {
     str: (None, "text"),
     int: (_to_int, "a whole number"),
     float: (_to_float, "a number"),
-    bool: (_to_bool, "true or false (1/0, yes/no, on/off)"),
+    bool: (parse_bool, "true or false (1/0, yes/no, y/n, on/off)"),
     datetime.date: (_to_date, "a date like 2024-12-31"),
     datetime.datetime: (_to_datetime, "a date and time like 2024-12-31T23:59"),
 }
@@ -164,7 +153,7 @@ def _convert(plan: _Converter, text: str) -> Any:
 _WILD, _REQUEST = 0, 1
 
 
-class _Param:
+class _QueryParam:
     """A keyword parameter filled from the query (or form); when absent, the function's default applies."""
 
     __slots__ = ("name", "plan", "required", "has_default")
@@ -236,7 +225,7 @@ class _CallPlan:
         self.wild_plans: list[_Converter] = []
         self.var_plan: _Converter | None = None
         self.request_kw: str | None = None
-        self.query: list[_Param] = []
+        self.query: list[_QueryParam] = []
         self.var_keyword = False
         left = wildcards
         positional_done = False
@@ -280,7 +269,7 @@ class _CallPlan:
                     raise RouteError(f"{pwhere}: no wildcard is left for it (the path has {wildcards}) "
                                      "and it has no default")
                 continue
-            self.query.append(_Param(param.name, converter_for(annotation, pwhere), not required))
+            self.query.append(_QueryParam(param.name, converter_for(annotation, pwhere), not required))
         if left:
             raise RouteError(f"{where}: the path has {wildcards} wildcard(s) but only "
                              f"{wildcards - left} parameter(s) to receive them")
@@ -728,15 +717,14 @@ class Router:
 
     # -- answering ----------------------------------------------------------------
 
-    def __call__(self, request: Request) -> Response:
-        """Find what is published at the request's path and let it answer."""
+    def _match(self, request: Request) -> _Found | _Miss:
+        """Where the request's path leads in this router: the one lookup behind both answering
+        (`__call__`) and the cross-site question (`allows_cross_site`), so they cannot disagree."""
         raw = request.raw_path
         if raw[:1] != "/":
-            if raw == "*" and request.method == "OPTIONS":
-                return Response(code=204)
-            return _bad_request("The request target is not a path.")
+            return _Miss(_NOT_A_PATH)
         if _needs_normalising(raw):
-            return _normalise_redirect(request, normal_path(raw))
+            return _Miss(_NOT_NORMAL)
         segments = request.__dict__.get("rest_segments")
         if segments is None:
             # At the top: without '%' the decoded segments are the raw ones (skips a decode per segment).
@@ -745,19 +733,30 @@ class Router:
         refused: list[_Table] = []
         found = _find(self._root, segments, 0, len(segments), wild, request.method, refused)
         if found is None:
-            if refused:
-                allow = refused[0].allow
-                return Response.generic(405, f"{request.path} does not accept {request.method}; "
-                                        f"it accepts {allow}.", headers=[("Allow", allow)])
-            return self._not_found(request, segments)
-        route, consumed = found
-        if wild:
-            request.wildcards = request.wildcards + tuple(wild)
-        if consumed >= 0:
-            # A folder handler: it sees the folder as its mount and only the rest of the path.
-            request.mount = request.mount + "".join("/" + quote(s, safe=_SEGMENT_SAFE) for s in segments[:consumed])
-            request.rest_segments = segments[consumed:]
-        return route(request, wild)
+            return _Miss(_NO_ROUTE, segments, refused[0] if refused else None)
+        # A plain tuple: this runs for every request.
+        return found[0], wild, segments, found[1]
+
+    def __call__(self, request: Request) -> Response:
+        """Find what is published at the request's path and let it answer."""
+        match = self._match(request)
+        if not isinstance(match, _Miss):
+            route, wild, segments, consumed = match
+            if wild or consumed >= 0:
+                _enter(request, wild, segments, consumed)
+            return route(request, wild)
+        kind = match.kind
+        if kind is _NOT_A_PATH:
+            if request.raw_path == "*" and request.method == "OPTIONS":
+                return Response(code=204)
+            return _bad_request("The request target is not a path.")
+        if kind is _NOT_NORMAL:
+            return _normalise_redirect(request, normal_path(request.raw_path))
+        if match.refused is not None:
+            allow = match.refused.allow
+            return Response.generic(405, f"{request.path} does not accept {request.method}; "
+                                    f"it accepts {allow}.", headers=[("Allow", allow)])
+        return self._not_found(request, match.segments)
 
     def allows_cross_site(self, request: Request) -> bool:
         """Whether what this path would run opted out of the cross-site check (see kali.security).
@@ -766,36 +765,28 @@ class Router:
         function, servlet class or handler marked with `allow_cross_site_requests` (or a
         Formlet with `csrf_protect = False`) may then receive requests from other sites.
         """
-        raw = request.raw_path
-        if raw[:1] != "/" or _needs_normalising(raw):
+        match = self._match(request)
+        if isinstance(match, _Miss):
             return False
-        segments = request.__dict__.get("rest_segments")
-        if segments is None:
-            segments = raw.split("/")[1:] if "%" not in raw else request.segments
-        found = _find(self._root, segments, 0, len(segments), [], request.method, [])
-        if found is None:
-            return False
-        route, consumed = found
+        route, wild, segments, consumed = match
         if isinstance(route, _HandlerRoute):
             target: Any = route.handler
         elif isinstance(route, _FunctionRoute):
             target = route.func
         elif isinstance(route, _MethodRoute):
-            if _marked(getattr(route.cls, route.attribute, None)):
+            if has_cross_site_mark(getattr(route.cls, route.attribute, None)):
                 return True
             target = route.cls
         else:
             return False
-        if _marked(target):
+        if has_cross_site_mark(target):
             return True
         if consumed >= 0:
             # A folder handler may itself be a router (or wrap one): ask it about the rest.
-            probe = _find_probe(target)
+            probe = find_cross_site_probe(target)
             if probe is not None:
                 inner = copy.copy(request)
-                inner.mount = request.mount + "".join("/" + quote(s, safe=_SEGMENT_SAFE)
-                                                      for s in segments[:consumed])
-                inner.rest_segments = segments[consumed:]
+                _enter(inner, wild, segments, consumed)
                 return probe(inner) is True
         return False
 
@@ -812,28 +803,36 @@ class Router:
         return _not_found(request)
 
 
-_CROSS_SITE_MARK = "kali_allow_cross_site"     # set by kali.security.allow_cross_site_requests
+#: A route lookup that found what answers: (the route, the texts its `*` wildcards matched,
+#: the path segments looked up below the router's mount, how many of them a folder handler
+#: consumed or -1 for an exact route).
+_Found = tuple["_Route", list[str], list[str], int]
+
+# Why a lookup found nothing (`_Miss.kind`).
+_NO_ROUTE, _NOT_A_PATH, _NOT_NORMAL = "no route", "not a path", "not normal"
 
 
-def _marked(target: Any) -> bool:
-    for _ in range(32):        # follow functools.wraps chains, never loop forever
-        if target is None:
-            return False
-        if getattr(target, _CROSS_SITE_MARK, False) is True:
-            return True
-        target = getattr(target, "__wrapped__", None)
-    return False
+class _Miss:
+    """A route lookup that found nothing to call, and why."""
+
+    __slots__ = ("kind", "segments", "refused")
+
+    def __init__(self, kind: str, segments: list[str] | None = None, refused: _Table | None = None) -> None:
+        self.kind = kind
+        #: The path segments that were looked up (for _NO_ROUTE).
+        self.segments: list[str] = segments if segments is not None else []
+        #: The routes at an exact path that exists, but not for this method (a 405).
+        self.refused = refused
 
 
-def _find_probe(target: Any) -> Callable[[Request], Any] | None:
-    for _ in range(32):
-        if target is None:
-            return None
-        probe = getattr(target, "allows_cross_site", None)
-        if callable(probe):
-            return probe  # type: ignore[no-any-return]
-        target = getattr(target, "__wrapped__", None)
-    return None
+def _enter(request: Request, wild: list[str], segments: list[str], consumed: int) -> None:
+    """Record on the request what a found route consumed: wildcards, and a folder's mount and rest."""
+    if wild:
+        request.wildcards = request.wildcards + tuple(wild)
+    if consumed >= 0:
+        # A folder handler: it sees the folder as its mount and only the rest of the path.
+        request.mount = request.mount + "".join("/" + quote(s, safe=_MOUNT_SAFE) for s in segments[:consumed])
+        request.rest_segments = segments[consumed:]
 
 
 def _find(node: _Node, segments: list[str], i: int, n: int, wild: list[str], method: str,

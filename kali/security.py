@@ -12,6 +12,12 @@ unless `secure=False`) refuses what such a page could do:
 and adds protective headers to every response, and `Cache-Control: no-cache`
 (a response that sets one keeps its own value; setting it to '' leaves it out).
 
+This module is also the one home of the cross-site rule the forms and the
+router share: the reason a request looks forged (`cross_site_reason`), the one
+403 page that refuses it (`cross_site_refusal`), and the opt-out mark
+(`allow_cross_site_requests`, `set_cross_site_mark`, `has_cross_site_mark`,
+`find_cross_site_probe`), followed through wrappers the same way everywhere.
+
 A request without `Host` (HTTP/1.0 from a script) passes the Host check: every
 browser sends Host, so such a request cannot be a rebinding attack.  The
 launch token still applies to it.
@@ -26,12 +32,14 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from urllib.parse import unquote
 
 from .http import OWS, TOKEN_PARAMETER, redact_target
-from .request import is_local_client
+from .request import Request
 from .response import Handler, Response, run_handler
 
 __all__ = [
-    "UNSAFE_METHODS", "DEFAULT_SECURITY_HEADERS", "TOKEN_PARAMETER", "cross_site_reason",
-    "secure", "SecurityWrapper", "allow_cross_site_requests", "is_loopback_address",
+    "UNSAFE_METHODS", "DEFAULT_SECURITY_HEADERS", "TOKEN_PARAMETER", "LOOPBACK_HOSTS", "DEFAULT_PORTS",
+    "cross_site_reason", "cross_site_refusal", "secure", "SecurityWrapper", "allow_cross_site_requests",
+    "set_cross_site_mark", "has_cross_site_mark", "find_cross_site_probe", "is_loopback_address",
+    "is_local_client",
 ]
 
 logger = logging.getLogger("kali")
@@ -52,8 +60,14 @@ DEFAULT_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 #: The host names a loopback server is always reachable by.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The port a URL of each scheme means when it names none (browsers leave it out of Host and Origin).
+DEFAULT_PORTS: Mapping[str, int] = {"http": 80, "https": 443}
+
+# The attribute that says "this handler takes requests from other sites": written and read
+# only by the helpers below.
 _MARK = "kali_allow_cross_site"
+# How many wrappers (functools.wraps' __wrapped__ links) are followed before giving up.
+_WRAPPER_DEPTH = 32
 
 H = TypeVar("H", bound=Callable[..., Any])
 HeaderPairs = Union[Mapping[str, str], Iterable[tuple[str, str]]]
@@ -73,13 +87,13 @@ def _normal_origin(value: str) -> str:
         if 0 <= i < end:
             end = i
     authority = rest[:end]
-    default = _DEFAULT_PORTS.get(scheme)
+    default = DEFAULT_PORTS.get(scheme)
     if default is not None and authority.endswith(f":{default}"):
         authority = authority[:-len(str(default)) - 1]
     return f"{scheme}://{authority}"
 
 
-def cross_site_reason(request: Any) -> str | None:
+def cross_site_reason(request: Request) -> str | None:
     """Why an unsafe request looks forged by another site, or None if it may proceed.
 
     Browsers say where a request comes from in `Sec-Fetch-Site`; older ones
@@ -126,10 +140,23 @@ def cross_site_reason(request: Any) -> str | None:
     return None
 
 
+def cross_site_refusal(request: Request, reason: str) -> Response:
+    """The one 403 page for a request refused as cross-site (by `secure` or a Formlet), logged."""
+    logger.warning("refused %s %s: %s", request.method, redact_target(request.target), reason)
+    return Response.generic(403, (
+        f"Refused: {reason}. Another web site may be trying to act on this app in your name, so "
+        f"nothing was saved. If you sent it yourself, go back to the app, reload the page and try "
+        f"again (copy what you typed first). If this address is meant to receive requests from other "
+        f"sites (a webhook, a public API), list its path in allow_cross_site= or mark its handler with "
+        f"allow_cross_site_requests."))
+
+
+# -- the opt-out mark -------------------------------------------------------------------------
+
 def allow_cross_site_requests(handler: H) -> H:
     """Mark a handler as meant to receive unsafe requests from other sites (a webhook, a public API)."""
     try:
-        setattr(handler, _MARK, True)
+        set_cross_site_mark(handler, True)
         return handler
     except (AttributeError, TypeError):
         pass
@@ -137,20 +164,42 @@ def allow_cross_site_requests(handler: H) -> H:
 
     # Bound methods and some callables refuse new attributes: mark a thin wrapper instead.
     @functools.wraps(handler)
-    def marked(request: Any) -> Any:
+    def marked(request: Request) -> Any:
         return handler(request)
-    setattr(marked, _MARK, True)
+    set_cross_site_mark(marked, True)
     return marked  # type: ignore[return-value]
 
 
-def _is_marked(handler: Any) -> bool:
-    for _ in range(32):      # follow wrappers (functools.wraps sets __wrapped__), never loop forever
-        if getattr(handler, _MARK, False) is True:
-            return True
-        handler = getattr(handler, "__wrapped__", None)
-        if handler is None:
-            return False
-    return False
+def set_cross_site_mark(target: Any, allowed: bool) -> None:
+    """Mark (or, with False, unmark) a handler or class as taking unsafe requests from other sites.
+
+    A Formlet class with `csrf_protect = False` is marked this way; one that turns the
+    protection back on is unmarked, so it does not inherit its parent's mark.
+    """
+    setattr(target, _MARK, allowed)
+
+
+def _wrapper_chain(target: Any) -> Iterable[Any]:
+    """`target`, then what it wraps (functools.wraps' __wrapped__), and so on, never forever."""
+    for _ in range(_WRAPPER_DEPTH):
+        if target is None:
+            return
+        yield target
+        target = getattr(target, "__wrapped__", None)
+
+
+def has_cross_site_mark(target: Any) -> bool:
+    """Whether `target` or anything it wraps was marked with `allow_cross_site_requests`."""
+    return any(getattr(each, _MARK, False) is True for each in _wrapper_chain(target))
+
+
+def find_cross_site_probe(handler: Any) -> Callable[[Request], Any] | None:
+    """The `allows_cross_site(request)` method of a dispatcher (a Router) at or behind `handler`."""
+    for each in _wrapper_chain(handler):
+        probe = getattr(each, "allows_cross_site", None)
+        if callable(probe):
+            return probe  # type: ignore[no-any-return]
+    return None
 
 
 def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
@@ -162,6 +211,13 @@ def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
 
 
 # -- addresses and host names -----------------------------------------------------------
+
+def is_local_client(address: Any) -> bool:
+    """Whether a client address (as accept() gives it) is this machine: 127.0.0.0/8 or ::1."""
+    # Addresses from accept() are canonical, so string tests suffice on the per-request path.
+    return isinstance(address, str) and (address.startswith("127.") or address == "::1"
+                                         or address.startswith("::ffff:127."))
+
 
 def is_loopback_address(address: str) -> bool:
     """True for addresses only this machine can reach: 127.0.0.0/8, ::1 and 'localhost'."""
@@ -226,7 +282,7 @@ class SecurityWrapper:
         #: Path patterns that accept unsafe requests from other sites ('*' matches anything).
         self.allow_cross_site: tuple[str, ...] = tuple(allow_cross_site)
         self._cross_site_paths = [_compile_path_pattern(p) for p in self.allow_cross_site]
-        self._handler_opts_out = _is_marked(handler)
+        self._handler_opts_out = has_cross_site_mark(handler)
         if private_token is not None and (not isinstance(private_token, str) or len(private_token) < 16
                                           or not re.fullmatch(r"[A-Za-z0-9_\-.~]+", private_token)):
             raise ValueError("private_token must be a URL-safe string of at least 16 characters "
@@ -238,7 +294,7 @@ class SecurityWrapper:
         #: Show tracebacks on 500 pages (to clients on this machine only).
         self.debug = debug
 
-    def __call__(self, request: Any) -> Response:
+    def __call__(self, request: Request) -> Response:
         """Answer `request`: refused if it fails a check, else the handler's response, plus the headers."""
         response = run_handler(self._checked, request,
                                debug=self.debug and is_local_client(request.client[0]))
@@ -248,7 +304,7 @@ class SecurityWrapper:
                 del headers[name]        # the handler set it empty: it wants this header left out
         return response
 
-    def _checked(self, request: Any) -> Any:
+    def _checked(self, request: Request) -> Any:
         refusal = self._refuse_host(request)
         if refusal is None and self.private_token is not None:
             refusal = self._check_token(request)
@@ -265,7 +321,7 @@ class SecurityWrapper:
         key = (scheme, port)
         values = self._host_sets.get(key)
         if values is None:
-            default = _DEFAULT_PORTS.get(scheme)
+            default = DEFAULT_PORTS.get(scheme)
             found: set[str] = set()
             for name in LOOPBACK_HOSTS:
                 found.add(f"{name}:{port}")
@@ -279,7 +335,7 @@ class SecurityWrapper:
             self._host_sets[key] = values = frozenset(found)
         return values
 
-    def _refuse_host(self, request: Any) -> Response | None:
+    def _refuse_host(self, request: Request) -> Response | None:
         # The authority is the Host header, or an absolute-form target's host, which replaces it.
         host = request.authority
         if host is None or self._any_host:
@@ -298,7 +354,7 @@ class SecurityWrapper:
 
     # -- cross-site requests ---------------------------------------------------------
 
-    def _cross_site_allowed(self, request: Any) -> bool:
+    def _cross_site_allowed(self, request: Request) -> bool:
         if self._handler_opts_out:
             return True
         if self._cross_site_paths:
@@ -306,31 +362,19 @@ class SecurityWrapper:
             if any(p.fullmatch(path) for p in self._cross_site_paths):
                 return True
         # A dispatcher (e.g. a router) may know whether the handler it would call opted out;
-        # it may sit behind other wrappers (the SQLite guard), so follow __wrapped__ to it.
-        handler: Any = self.handler
-        for _ in range(32):
-            probe = getattr(handler, "allows_cross_site", None)
-            if callable(probe):
-                return probe(request) is True
-            handler = getattr(handler, "__wrapped__", None)
-            if handler is None:
-                break
-        return False
+        # it may sit behind other wrappers (the SQLite guard), so look for it through them.
+        probe = find_cross_site_probe(self.handler)
+        return probe is not None and probe(request) is True
 
-    def _refuse_cross_site(self, request: Any) -> Response | None:
+    def _refuse_cross_site(self, request: Request) -> Response | None:
         reason = cross_site_reason(request)
         if reason is None or self._cross_site_allowed(request):
             return None
-        logger.warning("refused %s %s: %s", request.method, redact_target(request.target), reason)
-        return Response.generic(403, (
-            f"Refused: {reason}. Another web site may be trying to act on this app in your name. "
-            f"If this address is meant to receive requests from other sites (a webhook, a public "
-            f"API), list its path in allow_cross_site= or mark its handler with "
-            f"allow_cross_site_requests."))
+        return cross_site_refusal(request, reason)
 
     # -- the launch token ------------------------------------------------------------
 
-    def _check_token(self, request: Any) -> Response | None:
+    def _check_token(self, request: Request) -> Response | None:
         token = self.private_token
         assert token is not None
         expected = token.encode("ascii")

@@ -15,7 +15,7 @@ import stat
 from typing import Any
 from urllib.parse import quote
 
-from .http import HTTPError
+from .errors import HTTPError
 from .request import Request
 from .response import FileBody, Response, guess_type, http_date
 

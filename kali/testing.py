@@ -6,6 +6,8 @@ feeds them to the same sans-IO `RequestParser` the server uses, calls the
 handler the way the server does (`run_handler`: HTTPError -> its page,
 exceptions -> 500) and collects the response as the browser would receive it
 (Content-Length added, HEAD bodies dropped, files read, streams pulled).
+Everything but the socket is the server's own code (`kali.exchange`): the
+client is only another transport around the same exchange.
 
     client = Client(app)
     r = client.post("/notes", data={"title": "Milk"}, follow_redirects=True)
@@ -30,18 +32,19 @@ from __future__ import annotations
 import json as _json
 import mimetypes
 import os
-import tempfile
 import time
 import uuid
 from email.utils import parsedate_to_datetime
 from typing import IO, Any, Iterable, Mapping, Union
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from .http import END, NEED_DATA, Headers, HTTPError, RequestHead, RequestParser
+from .errors import HTTPError
+from .exchange import RequestReader, compose_handler, prepare_reply, refusal, shows_tracebacks
+from .http import Headers
 from .iolist import iter_chunks
-from .multipart import SPOOL_SIZE
-from .request import Request, is_local_client
-from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
+from .request import Request
+from .response import FileBody, Handler, Pause, Response, Stream, run_handler
+from .security import DEFAULT_PORTS
 
 __all__ = ["Client", "TestResponse"]
 
@@ -52,7 +55,6 @@ FileSpec = Union[bytes, str, IO[bytes], tuple[Any, ...]]
 Fields = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class TestResponse:
@@ -109,22 +111,9 @@ class Client:
                  max_stream_items: int = 10000, secure: bool = False,
                  allowed_hosts: Iterable[str] = (), allow_cross_site: Iterable[str] = (),
                  debug: bool = True) -> None:
-        if secure:
-            from .security import SecurityWrapper, secure as secure_handler
-            allowed_hosts = tuple(allowed_hosts)
-            allow_cross_site = tuple(allow_cross_site)
-            if isinstance(handler, SecurityWrapper):
-                # Like serve_http: a second wrapper would refuse the hosts the first one allows.
-                if allowed_hosts or allow_cross_site:
-                    raise ValueError("the handler is already wrapped by kali.security.secure(): pass "
-                                     "allowed_hosts= and allow_cross_site= to one of them, not both")
-            else:
-                handler = secure_handler(handler, allowed_hosts=allowed_hosts,
-                                         allow_cross_site=allow_cross_site, debug=debug)
-        elif tuple(allowed_hosts) or tuple(allow_cross_site):
-            raise ValueError("allowed_hosts= and allow_cross_site= need secure=True")
-        #: The handler requests are sent to (wrapped by `secure` when secure=True).
-        self.handler = handler
+        #: The handler requests are sent to (wrapped by `secure` when secure=True, as serve_http does).
+        self.handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
+                                       allow_cross_site=allow_cross_site, debug=debug, caller="Client()")
         #: The server's address as browsers name it: the default Host header, and the port the
         #: handler sees in `request.server`.
         self.host = host
@@ -266,60 +255,29 @@ class Client:
 
     def send_raw(self, raw: bytes) -> TestResponse:
         """Parse raw request bytes like the server does, run the handler, collect the response."""
-        parser = RequestParser()
-        parser.feed(raw)
-        head: RequestHead | None = None
-        body: bytearray | IO[bytes] | None = None
+        reader = RequestReader()
         try:
-            while True:
-                event = parser.next_event()
-                if event is END:
-                    break
-                if event is NEED_DATA:
-                    raise ValueError("the raw request is incomplete (the server would wait for more)")
-                if isinstance(event, RequestHead):
-                    head = event
-                    # The server keeps small bodies in memory and spools larger ones to disk.
-                    if event.content_length is not None and event.content_length <= SPOOL_SIZE:
-                        body = bytearray()
-                    elif event.has_body:
-                        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
-                elif isinstance(event, bytes):
-                    if body is None:
-                        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
-                    if isinstance(body, bytearray):
-                        body += event
-                    else:
-                        body.write(event)
+            complete = reader.feed(raw)
         except HTTPError as exc:
-            if body is not None and not isinstance(body, bytearray):
-                body.close()
+            reader.discard()
+            # The server answers before any Request exists; the test still gets one to look at.
             request = Request("GET", "/", client=self.client_address, server=self._server_address())
-            return self._collect(request, Response.generic(exc.status, exc.message))
-        if head is None:
-            raise AssertionError("the parser ended without a request head")
-        payload: bytes | IO[bytes]
-        if body is None:
-            payload = b""
-        elif isinstance(body, bytearray):
-            payload = bytes(body)
-        else:
-            body.seek(0)
-            payload = body
-        request = Request.from_head(head, payload, self.client_address, self._server_address(), self.scheme)
-        return self._collect(request, run_handler(self.handler, request, debug=self._debug()))
+            method = reader.head.method if reader.head is not None else None
+            return self._collect(request, refusal(exc), refused_method=method or "")
+        if not complete:
+            reader.discard()
+            raise ValueError("the raw request is incomplete (the server would wait for more)")
+        request = reader.request(self.client_address, self._server_address(), self.scheme)
+        debug = shows_tracebacks(self.debug, self.client_address[0])
+        return self._collect(request, run_handler(self.handler, request, debug=debug))
 
     # -- internals -------------------------------------------------------------------
-
-    def _debug(self) -> bool:
-        # Like the server: a traceback names files and code, so only a client on this machine sees it.
-        return self.debug and is_local_client(self.client_address[0])
 
     def _server_address(self) -> tuple[str, int]:
         host, sep, port = self.host.rpartition(":")
         if not sep or not port.isdigit() or host.count(":") and not host.endswith("]"):
             host, port = self.host, ""
-        return host.strip("[]"), int(port) if port else _DEFAULT_PORTS.get(self.scheme, 80)
+        return host.strip("[]"), int(port) if port else DEFAULT_PORTS.get(self.scheme, 80)
 
     def _locate(self, url: str, query: Fields | None) -> tuple[str, str]:
         """(request target, Host) for a path or an absolute URL."""
@@ -374,42 +332,28 @@ class Client:
                              "text); encode it first") from None
         return head + (payload or b"")
 
-    def _collect(self, request: Request, response: Response) -> TestResponse:
-        try:
-            headers, chunks = self._prepare(request, response)
-        except Exception:
-            # The server answers a response it cannot send (a header with a line break or
-            # non-Latin-1 text, a bad iolist) with a 500 page; so does the client.
-            response = internal_error(request, debug=self._debug())
-            headers, chunks = self._prepare(request, response)
-        content = response.content
-        if request.method == "HEAD":
-            body = b""
-            if isinstance(content, Stream):
-                content.close()
-            elif isinstance(content, FileBody) and content.file is not None:
-                content.file.close()    # never read: do not leak the handler's open file
-        elif isinstance(content, FileBody):
-            body = b""
-            if content.length or content.file is not None:
-                f = content.open()
-                try:
-                    f.seek(content.offset)
-                    body = f.read(content.length)
-                finally:
-                    f.close()
-        elif isinstance(content, Stream):
-            body = self._pull(content)
+    def _collect(self, request: Request, response: Response, *, refused_method: str | None = None) -> TestResponse:
+        # What the server would send, decided by the server's own code: a response it cannot
+        # send becomes a 500 page, HEAD loses its body.  A refused request never became a Request.
+        refused = refused_method is not None
+        reply = prepare_reply(None if refused else request, response, debug=self.debug, method=refused_method)
+        response = reply.response
+        headers = Headers(reply.fields)
+        if reply.file is not None:
+            content = response.content
+            assert isinstance(content, FileBody)
+            try:
+                reply.file.seek(content.offset)
+                body = reply.file.read(content.length)
+            finally:
+                reply.file.close()
+        elif reply.stream is not None:
+            body = self._pull(reply.stream)
         else:
-            body = b"".join(chunks)
+            body = b"".join(reply.chunks)
         self._store_cookies(headers, request.raw_path if request.raw_path.startswith("/") else "/")
         request.close()
         return TestResponse(response.code, headers, body, request, response)
-
-    def _prepare(self, request: Request, response: Response) -> tuple[Headers, list[bytes]]:
-        """The headers the server would send (and an iolist body's chunks), checked as the server does."""
-        fields, chunks = wire_fields(response)
-        return Headers(fields), chunks
 
     def _pull(self, stream: Stream) -> bytes:
         parts: list[bytes] = []
@@ -433,7 +377,7 @@ def _path_matches(request_path: str, cookie_path: str) -> bool:
     return False
 
 
-def _pairs(fields: Fields) -> list[tuple[str, Any]]:
+def _field_pairs(fields: Fields) -> list[tuple[str, Any]]:
     """(name, value) pairs, a list or tuple value standing for a repeated field."""
     items = fields.items() if isinstance(fields, Mapping) else fields
     out: list[tuple[str, Any]] = []
@@ -450,7 +394,7 @@ def _target(url: str, query: Fields | None) -> str:
     # Quote what a browser would quote (spaces, non-ASCII as UTF-8), leave the rest as written.
     url = quote(url, safe="/?&=%:@!$'()*+,;[]~-._")
     if query:
-        pairs = [(name, _field_text(value)) for name, value in _pairs(query)]
+        pairs = [(name, _field_text(value)) for name, value in _field_pairs(query)]
         url += ("&" if "?" in url else "?") + urlencode(pairs, encoding="utf-8")
     return url
 
@@ -474,7 +418,7 @@ def _encode_body(data: Fields | None, files: Fields | None, json: Any,
         boundary = "----kaliFormBoundary" + uuid.uuid4().hex
         return _multipart(data or {}, files, boundary), f"multipart/form-data; boundary={boundary}"
     if data is not None:
-        pairs = [(name, _field_text(value)) for name, value in _pairs(data)]
+        pairs = [(name, _field_text(value)) for name, value in _field_pairs(data)]
         return urlencode(pairs, encoding="utf-8").encode("ascii"), "application/x-www-form-urlencoded"
     if body is not None:
         if not isinstance(body, (bytes, bytearray)):
@@ -485,7 +429,7 @@ def _encode_body(data: Fields | None, files: Fields | None, json: Any,
 
 def _multipart(data: Fields, files: Fields, boundary: str) -> bytes:
     parts: list[bytes] = []
-    for name, value in _pairs(data):
+    for name, value in _field_pairs(data):
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_q(name)}"\r\n\r\n'.encode("utf-8"))
         parts.append(_field_text(value).encode("utf-8") + b"\r\n")
     file_items = files.items() if isinstance(files, Mapping) else files

@@ -40,32 +40,32 @@ and port are the browser's), or let the proxy check Host and pass
 the same machine every visitor would look like a local client.
 
 `Response.shut_down` is ignored: the WSGI server owns the process.
+
+Everything but the I/O is the server's own code (`kali.exchange`): the adapter
+is only another transport around the same exchange.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import tempfile
 import threading
 import time
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote
 
-from .http import OWS, STATUS_PHRASES, Headers, HTTPError, redact_target, split_absolute_target
+from .errors import HTTPError
+from .exchange import BODY_MEMORY_LIMIT, RequestBody, compose_handler, prepare_reply, refusal, shows_tracebacks
+from .http import OWS, STATUS_PHRASES, Headers, split_absolute_target
 from .iolist import to_chunks
-from .multipart import SPOOL_SIZE
-from .request import Request, is_local_client
-from .response import FileBody, Handler, Pause, Response, Stream, internal_error, run_handler, wire_fields
+from .request import Request
+from .response import FileBody, Handler, Pause, Response, Stream, run_handler
 
 __all__ = ["to_wsgi", "WSGIApp", "StartResponse", "WSGIEnvironment"]
-
-logger = logging.getLogger("kali")
 
 #: The WSGI environ dictionary (PEP 3333).
 WSGIEnvironment = dict[str, Any]
 
-_BLOCK = 1 << 16
+_WSGI_BLOCK = 1 << 16
 # Characters a browser leaves as they are in a path (PATH_INFO arrives decoded and is re-encoded).
 _PATH_SAFE = "/-._~!$&'()*+,;=:@"
 # Longest single sleep while a stream pauses: between naps the adapter asks the server
@@ -86,27 +86,10 @@ class WSGIApp:
     def __init__(self, handler: Handler, *, secure: bool = True, allowed_hosts: Iterable[str] = (),
                  allow_cross_site: Iterable[str] = (), debug: bool = False, serialize: bool = True,
                  max_body_size: int | None = 4 << 30) -> None:
-        if not callable(handler):
-            raise TypeError(f"to_wsgi() needs a handler (a callable taking a Request), not {handler!r}")
-        allowed_hosts = tuple(allowed_hosts)
-        allow_cross_site = tuple(allow_cross_site)
-        if secure:
-            from .security import SecurityWrapper, secure as secure_handler
-            if isinstance(handler, SecurityWrapper):
-                # As in serve_http: a second wrapper would refuse the hosts the first one allows.
-                if allowed_hosts or allow_cross_site:
-                    raise ValueError("the handler is already wrapped by kali.security.secure(): pass "
-                                     "allowed_hosts= and allow_cross_site= either to secure() or to "
-                                     "to_wsgi(), not both")
-            else:
-                handler = secure_handler(handler, allowed_hosts=allowed_hosts,
-                                         allow_cross_site=allow_cross_site, debug=debug)
-        elif allowed_hosts or allow_cross_site:
-            raise ValueError("allowed_hosts= and allow_cross_site= are checks of the security wrapper: "
-                             "they need secure=True")
         #: The handler requests go to (behind the security wrapper unless secure=False).
-        self.handler = handler
-        self.__wrapped__ = handler
+        self.handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
+                                       allow_cross_site=allow_cross_site, debug=debug, caller="to_wsgi()")
+        self.__wrapped__ = self.handler
         #: Show tracebacks on 500 pages to clients on this machine.
         self.debug = debug
         #: Largest request body accepted (None: no limit); larger ones get a 413.
@@ -120,10 +103,9 @@ class WSGIApp:
         try:
             request = request_from_environ(environ, self.max_body_size)
         except HTTPError as exc:
-            response = Response.generic(exc.status, exc.message, headers=exc.headers)
-            return self._send(environ, start_response, None, response)
+            return self._send(environ, start_response, None, refusal(exc))
         lock = self.lock
-        debug = self.debug and is_local_client(request.client[0])
+        debug = shows_tracebacks(self.debug, request.client[0])
         if lock is None:
             response = run_handler(self.handler, request, debug=debug)
             return self._send(environ, start_response, request, response)
@@ -134,36 +116,18 @@ class WSGIApp:
 
     def _send(self, environ: WSGIEnvironment, start_response: StartResponse, request: Request | None,
               response: Response) -> Iterable[bytes]:
-        is_head = environ.get("REQUEST_METHOD") == "HEAD"
-        try:
-            headers, chunks = _prepare(response)
-        except Exception:
-            if request is None:
-                raise
-            logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
-            response = internal_error(request, debug=self.debug and is_local_client(request.client[0]))
-            headers, chunks = _prepare(response)
-        code = response.code
-        start_response(f"{code} {STATUS_PHRASES.get(code, 'Unknown')}", headers)
-        content = response.content
-        if isinstance(content, Stream):
-            if is_head:
-                self._locked(content.close)
-                return _Closing([], request)
-            return _StreamBody(content, request, self.lock, environ.get("waitress.client_disconnected"))
-        if isinstance(content, FileBody):
-            if is_head or not content.length:
-                if content.file is not None:
-                    content.file.close()     # never read: do not leak the handler's open file
-                return _Closing([], request)
-            return _file_body(content, request, environ.get("wsgi.file_wrapper"))
-        return _Closing([] if is_head else chunks, request)
-
-    def _locked(self, action: Callable[[], Any]) -> Any:
-        if self.lock is None:
-            return action()
-        with self.lock:
-            return action()
+        # Called with the lock held (when there is one): closing a HEAD response's stream, or
+        # encoding an iolist, may run application code.
+        reply = prepare_reply(request, response, debug=self.debug, method=environ.get("REQUEST_METHOD"))
+        code = reply.response.code
+        start_response(f"{code} {STATUS_PHRASES.get(code, 'Unknown')}", reply.fields)
+        if reply.stream is not None:
+            return _StreamBody(reply.stream, request, self.lock, environ.get("waitress.client_disconnected"))
+        if reply.file is not None:
+            content = reply.response.content
+            assert isinstance(content, FileBody)
+            return _file_body(reply.file, content, request, environ.get("wsgi.file_wrapper"))
+        return _Closing(reply.chunks, request)
 
     def __repr__(self) -> str:
         return f"<to_wsgi {self.handler!r}>"
@@ -186,7 +150,7 @@ def to_wsgi(handler: Handler, *, secure: bool = True, allowed_hosts: Iterable[st
 # -- the request ------------------------------------------------------------------------
 
 def request_from_environ(environ: WSGIEnvironment, max_body_size: int | None = 4 << 30) -> Request:
-    """The kali Request for a WSGI environ (raises HTTPError for a body that cannot be read)."""
+    """The kali Request for a WSGI environ (raises HTTPError for a target or body that cannot be read)."""
     headers = Headers()
     for key, value in environ.items():
         if key.startswith("HTTP_"):
@@ -234,7 +198,7 @@ def _port(value: Any) -> int:
 
 
 def _read_body(environ: WSGIEnvironment, max_body_size: int | None) -> bytes | IO[bytes]:
-    """The body from wsgi.input: bytes up to 1 MiB, a spooled temporary file beyond (like the server)."""
+    """The body from wsgi.input, kept as the server keeps it (in memory up to BODY_MEMORY_LIMIT, then spooled)."""
     stream = environ.get("wsgi.input")
     text = (environ.get("CONTENT_LENGTH") or "").strip(OWS)
     if text:
@@ -249,51 +213,31 @@ def _read_body(environ: WSGIEnvironment, max_body_size: int | None) -> bytes | I
         return b""
     if length is not None and max_body_size is not None and length > max_body_size:
         raise HTTPError(413, f"The request body is larger than {max_body_size} bytes.")
-    if length is not None and length <= SPOOL_SIZE:
-        data = _read_exactly(stream, length)
-        if len(data) < length:
-            raise HTTPError(400, "The request body ended before its Content-Length.")
-        return data
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+    body = RequestBody(length)
     try:
         left = length
         seen = 0
         while left is None or left > 0:
-            block = stream.read(_BLOCK if left is None else min(_BLOCK, left))
+            # A body that fits in memory is asked for whole: most servers hand it over in one read.
+            want = left if left is not None and left <= BODY_MEMORY_LIMIT else _WSGI_BLOCK
+            block = stream.read(want if left is None else min(want, left))
             if not block:
                 break
             seen += len(block)
             if max_body_size is not None and seen > max_body_size:
                 raise HTTPError(413, f"The request body is larger than {max_body_size} bytes.")
-            spool.write(block)
+            body.write(block)
             if left is not None:
                 left -= len(block)
         if left:
             raise HTTPError(400, "The request body ended before its Content-Length.")
     except BaseException:
-        spool.close()
+        body.discard()
         raise
-    spool.seek(0)
-    return spool
-
-
-def _read_exactly(stream: Any, length: int) -> bytes:
-    parts: list[bytes] = []
-    left = length
-    while left > 0:
-        block = stream.read(left)
-        if not block:
-            break
-        parts.append(block)
-        left -= len(block)
-    return b"".join(parts)
+    return body.take()
 
 
 # -- the response -----------------------------------------------------------------------
-
-def _prepare(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]:
-    """The header list the server would send, and an iolist body's chunks (as serve_http checks them)."""
-    return wire_fields(response)
 
 
 class _Closing:
@@ -328,11 +272,11 @@ class _StreamBody:
         lock = self._lock
         while True:
             if lock is None:
-                item = next(iterator, _DONE)
+                item = next(iterator, _EXHAUSTED)
             else:
                 with lock:
-                    item = next(iterator, _DONE)
-            if item is _DONE:
+                    item = next(iterator, _EXHAUSTED)
+            if item is _EXHAUSTED:
                 return
             if type(item) is Pause:
                 if not self._sleep(item.seconds):
@@ -370,7 +314,7 @@ class _StreamBody:
                 self._request = None
 
 
-_DONE = object()
+_EXHAUSTED = object()
 
 
 class _FileForWrapper:
@@ -406,8 +350,7 @@ class _FileForWrapper:
                 self._request = None
 
 
-def _file_body(content: FileBody, request: Request | None, file_wrapper: Any) -> Iterable[bytes]:
-    f = content.open()
+def _file_body(f: IO[bytes], content: FileBody, request: Request | None, file_wrapper: Any) -> Iterable[bytes]:
     try:
         f.seek(content.offset)
         to_end = content.offset + content.length >= os.fstat(f.fileno()).st_size
@@ -416,7 +359,7 @@ def _file_body(content: FileBody, request: Request | None, file_wrapper: Any) ->
     if file_wrapper is not None and to_end:
         # file_wrapper sends from the current position to the end of the file (some servers
         # stop at Content-Length, not all), so it is used only for bodies that end there.
-        wrapped: Iterable[bytes] = file_wrapper(_FileForWrapper(f, request), _BLOCK)
+        wrapped: Iterable[bytes] = file_wrapper(_FileForWrapper(f, request), _WSGI_BLOCK)
         return wrapped
     return _FileBlocks(f, content.offset, content.length, request)
 
@@ -435,7 +378,7 @@ class _FileBlocks:
         f.seek(self._offset)
         left = self._length
         while left > 0:
-            block = f.read(min(_BLOCK, left))
+            block = f.read(min(_WSGI_BLOCK, left))
             if not block:
                 raise OSError(f"the file ended {left} bytes early (it shrank while it was being sent)")
             left -= len(block)

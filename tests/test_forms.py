@@ -987,13 +987,13 @@ def test_add_csrf_tokens_resolves_relative_actions() -> None:
 
 
 def test_opting_out_marks_the_class_like_allow_cross_site_requests() -> None:
-    from kali.security import _is_marked
+    from kali.security import has_cross_site_mark
 
     class Api(Simple):
         csrf_protect = False
 
-    assert _is_marked(Api)
-    assert not _is_marked(Simple)
+    assert has_cross_site_mark(Api)
+    assert not has_cross_site_mark(Simple)
 
 
 # -- through the real Router and the security wrapper ------------------------------------------------
@@ -1068,7 +1068,7 @@ def test_display_with_a_kali_template() -> None:
 
 
 def test_protection_can_be_turned_back_on_in_a_subclass() -> None:
-    from kali.security import _is_marked
+    from kali.security import has_cross_site_mark
 
     class Api(Simple):
         csrf_protect = False
@@ -1076,6 +1076,6 @@ def test_protection_can_be_turned_back_on_in_a_subclass() -> None:
     class Strict(Api):
         csrf_protect = True
 
-    assert _is_marked(Api) and not _is_marked(Strict)
+    assert has_cross_site_mark(Api) and not has_cross_site_mark(Strict)
     r = post(Strict(Response.redirect("/ok")), {"title": "Hat", "qty": "1"}, token=False)
     assert r.status == 403

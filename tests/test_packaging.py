@@ -111,8 +111,8 @@ def test_python_m_kali(installed: Installed) -> None:
 
 @pytest.mark.parametrize("flags", [[], ["-OO"]])
 def test_python_m_kali_help_names_the_version_from_its_one_place(flags: list[str]) -> None:
-    # Pretend the version was bumped in kali/__init__.py: --help and --version must both follow.
-    code = ("import kali; kali.__version__ = '9.8.7'; from kali.__main__ import main; "
+    # Pretend the version was bumped in kali/_version.py: --help and --version must both follow.
+    code = ("import kali._version; kali._version.__version__ = '9.8.7'; from kali.__main__ import main; "
             "main(['--help']); main(['--version'])")
     done = subprocess.run([sys.executable, *flags, "-c", code], cwd=str(ROOT), capture_output=True, text=True,
                           timeout=30)

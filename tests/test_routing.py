@@ -365,11 +365,25 @@ def test_a_missing_required_query_argument_is_400_naming_it(functions: Client, t
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("1", "yes"), ("true", "yes"), ("TRUE", "yes"), ("yes", "yes"), ("on", "yes"),
-    ("0", "no"), ("false", "no"), ("No", "no"), ("off", "no"),
+    ("1", "yes"), ("true", "yes"), ("TRUE", "yes"), ("yes", "yes"), ("on", "yes"), ("y", "yes"),
+    ("0", "no"), ("false", "no"), ("No", "no"), ("off", "no"), ("n", "no"),
 ])
 def test_bool_words(functions: Client, value: str, expected: str) -> None:
     assert functions.get(f"/flag?on={value}").text == expected
+
+
+def test_a_bool_parameter_reads_words_as_a_checkbox_does(functions: Client) -> None:
+    from kali.forms import BOOL
+    from kali.lenses import FALSE_WORDS, TRUE_WORDS, ValidationError
+    for word in sorted(TRUE_WORDS | FALSE_WORDS | {"maybe", "2", "yes please"}):
+        for text in (word, word.upper()):
+            try:
+                checkbox = "yes" if BOOL.to_native(text) else "no"
+            except ValidationError:
+                checkbox = "refused"
+            response = functions.get("/flag", query={"on": text})
+            route = response.text if response.status == 200 else "refused"
+            assert route == checkbox, text
 
 
 def test_query_arguments_optional_list_literal_and_unknown(functions: Client) -> None:

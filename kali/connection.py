@@ -1,0 +1,403 @@
+"""One client connection of the server: read one request, answer it, close.
+
+A connection is always in one of the `ConnState`s, and moves only along these
+edges (`Connection.move` refuses any other, so a bug shows as an error that
+names the move instead of a connection stuck in the wrong state):
+
+    HANDSHAKE --TLS handshake done------------------------------------> READ
+    READ      --request complete, or refused with a 4xx/5xx-----------> WRITE
+    WRITE     --the streamed body yielded Pause(seconds)--------------> PAUSE
+    PAUSE     --the pause is over---------------------------------------> WRITE
+    WRITE     --all sent, but the request was refused before it was read --> LINGER
+    any       --all sent, client gone, deadline passed, error, stop-----> CLOSED
+
+A connection waits for at most one thing at a time, and what happens when the
+wait is too long depends on what it waited for (`Deadline`):
+
+    FIRST_BYTE  a new connection's first packet (`timeout`)     -> closed without a reply
+    HANDSHAKE   the TLS handshake (`timeout`)                   -> closed
+    HEAD        the whole request head (`request_timeout` from its first byte) -> 408
+    BODY        the next piece of the body (`request_timeout`, renewed by progress) -> 408
+    WRITE       the client taking bytes (`write_timeout`)      -> closed
+    PAUSE       the end of a stream's Pause                     -> the stream goes on
+    LINGER      the client's leftover input, drained after a refusal (2 s) -> closed
+
+On the hot path (loopback, a small request) a connection is read, answered
+and closed right after accept(): it never waits, so it never touches the
+selector or the deadline queue.
+"""
+
+from __future__ import annotations
+
+import errno
+import enum
+import logging
+import selectors
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import HTTPError
+from .exchange import RequestReader, prepare_reply, refusal, shows_tracebacks
+from .http import ProtocolError, redact_target
+from .outgoing import PAUSED, SENT, Outgoing
+from .request import Request
+from .response import Response, run_handler
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]
+
+logger = logging.getLogger("kali")
+
+
+class ConnState(enum.Enum):
+    """Where a connection is in its life (see the module docstring for the moves between them)."""
+
+    HANDSHAKE = "handshake"     # a TLS connection before its handshake is done
+    READ = "read"               # reading the request
+    WRITE = "write"             # sending the response
+    PAUSE = "pause"             # a streamed response waits for its Pause to end
+    LINGER = "linger"           # the reply is sent; draining what the client still sends, then closing
+    CLOSED = "closed"
+
+    # Members are singletons compared by identity: hash them by identity too, in C (Enum's
+    # own __hash__ is Python code, and `move` looks states up twice per move).
+    __hash__ = object.__hash__
+
+
+class Deadline(enum.Enum):
+    """What a connection's deadline is waiting for (see the module docstring for what each one does)."""
+
+    FIRST_BYTE = "first byte"
+    HANDSHAKE = "handshake"
+    HEAD = "head"
+    BODY = "body"
+    WRITE = "write"
+    PAUSE = "pause"
+    LINGER = "linger"
+
+
+# Module-level names for the states: compared on every event, so looked up once here.
+HANDSHAKE, READ, WRITE, PAUSE, LINGER, CLOSED = (
+    ConnState.HANDSHAKE, ConnState.READ, ConnState.WRITE, ConnState.PAUSE, ConnState.LINGER, ConnState.CLOSED)
+
+#: The allowed moves, written once: state -> the states it may move to.
+MOVES: dict[ConnState, frozenset[ConnState]] = {
+    HANDSHAKE: frozenset({READ, CLOSED}),
+    READ: frozenset({WRITE, CLOSED}),
+    WRITE: frozenset({PAUSE, LINGER, CLOSED}),
+    PAUSE: frozenset({WRITE, CLOSED}),
+    LINGER: frozenset({CLOSED}),
+    CLOSED: frozenset(),
+}
+
+_EV_READ = selectors.EVENT_READ
+_EV_WRITE = selectors.EVENT_WRITE
+_RECV_SIZE = 65536
+_BIG_RECV = 262144
+_READS_PER_TURN = 16        # recv() calls for one connection before the loop serves the others
+_LINGER_SECONDS = 2.0
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class IllegalMove(RuntimeError):
+    """A connection was asked to move between states the table does not connect (a bug in kali)."""
+
+
+class Connection:
+    """One client connection: its state, the request being read and the response being sent."""
+
+    __slots__ = ("server", "sock", "client", "state", "mask", "reader", "deadline", "deadline_kind", "queued",
+                 "request", "response", "outgoing", "code", "started", "linger")
+
+    def __init__(self, server: Server, sock: socket.socket, client: Any, state: ConnState = READ) -> None:
+        self.server = server
+        self.sock = sock
+        #: The client's address as accept() gave it.
+        self.client = client
+        self.state = state
+        #: The selector events this socket is registered for (0: not registered).
+        self.mask = 0
+        self.reader: RequestReader | None = None
+        #: When the current wait ends (time.monotonic()), and what is waited for.
+        self.deadline: float | None = None
+        self.deadline_kind: Deadline | None = None
+        #: The earliest deadline of this connection in the server's queue.
+        self.queued: float | None = None
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.outgoing: Outgoing | None = None
+        self.code = 0
+        #: time.perf_counter() at the request's first byte.
+        self.started = 0.0
+        #: After the reply, half-close and drain instead of closing (the request was not read).
+        self.linger = False
+
+    def move(self, new: ConnState) -> None:
+        """Enter state `new`, if the table of moves allows it from the current one."""
+        if new not in MOVES[self.state]:
+            raise IllegalMove(f"a connection cannot move from {self.state.name} to {new.name}")
+        self.state = new
+
+    # -- waiting -------------------------------------------------------------------
+
+    def _watch(self, mask: int) -> None:
+        """Have the loop's selector report `mask` events of this socket (`close` unregisters it)."""
+        if self.mask == mask:
+            return
+        if self.mask == 0:
+            self.server._selector.register(self.sock, mask, self)
+        else:
+            self.server._selector.modify(self.sock, mask, self)
+        self.mask = mask
+
+    def wait_for(self, kind: Deadline, seconds: float) -> None:
+        """Wait for `kind` for at most `seconds` from now (the server's deadline queue keeps the time)."""
+        self.deadline_kind = kind
+        self.server._schedule(self, time.monotonic() + seconds)
+
+    # -- events from the loop --------------------------------------------------------
+
+    def on_readable(self) -> None:
+        """The socket has input (or the client closed it)."""
+        state = self.state
+        if state is READ:
+            self.read_request()
+        elif state is HANDSHAKE:
+            self.handshake()
+        elif state is LINGER:
+            self._discard_input()
+        elif state is PAUSE or state is WRITE:
+            # The request is complete, so input now means the client went away (or sent junk).
+            try:
+                data = self.sock.recv(_RECV_SIZE)
+            except self.server._would_block:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+
+    def on_writable(self) -> None:
+        """The socket takes output again."""
+        if self.state is WRITE:
+            self.send()
+        elif self.state is HANDSHAKE:
+            self.handshake()
+
+    def on_deadline(self) -> None:
+        """The current wait took too long (see `Deadline`)."""
+        kind = self.deadline_kind
+        if kind is Deadline.HEAD or kind is Deadline.BODY:
+            self.fail(ProtocolError(408, "The request took too long to arrive."))
+        elif kind is Deadline.PAUSE:
+            self.move(WRITE)
+            self.send()
+        else:
+            # A silent (speculative) connection, an unfinished TLS handshake, a client that
+            # stopped reading, or a finished linger: close without a (further) reply.
+            self.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    def handshake(self) -> None:
+        """Go on with the TLS handshake; read the request once it is done."""
+        import ssl
+        try:
+            self.sock.do_handshake()  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            self._watch(_EV_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(_EV_WRITE)
+            return
+        except OSError as exc:
+            logger.info("TLS handshake with %s failed: %s", self.client[0], exc)
+            self.close()
+            return
+        self.move(READ)
+        self.deadline = None
+        self.read_request()
+
+    def read_request(self) -> None:
+        """Read what has arrived; answer once the request is complete, else wait for more."""
+        sock = self.sock
+        server = self.server
+        size = _RECV_SIZE
+        tls = server.ssl_context is not None
+        for _ in range(_READS_PER_TURN):
+            try:
+                data = sock.recv(size)
+            except server._would_block:
+                break
+            except OSError:
+                self.close()
+                return
+            if not data:
+                self.close()        # the client gave up before finishing its request
+                return
+            reader = self.reader
+            if reader is None:
+                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
+                self.started = time.perf_counter()
+            try:
+                complete = reader.feed(data)
+            except ProtocolError as exc:
+                self.fail(exc)
+                return
+            if complete:
+                self._dispatch()
+                return
+            if reader.wants_continue():
+                try:
+                    sock.send(_CONTINUE)
+                except OSError:
+                    pass
+            # A TLS record is at most 16 KiB: more may wait decrypted inside the SSL object.
+            if len(data) < size and not (tls and sock.pending()):  # type: ignore[attr-defined]
+                break
+            size = _BIG_RECV
+        self._wait_for_request()
+
+    def _wait_for_request(self) -> None:
+        # Deadlines are set only for sockets that must wait: the hot path never queues one.
+        reader = self.reader
+        if reader is None:
+            if self.deadline is None:
+                self.wait_for(Deadline.FIRST_BYTE, self.server.timeout)
+        elif reader.head is None:
+            if self.deadline is None or self.deadline_kind is not Deadline.HEAD:
+                # The whole head must arrive within request_timeout of its first byte.
+                elapsed = time.perf_counter() - self.started
+                self.wait_for(Deadline.HEAD, self.server.request_timeout - elapsed)
+        else:
+            # Inside a body the deadline is an idle limit, renewed by progress.
+            self.wait_for(Deadline.BODY, self.server.request_timeout)
+        self._watch(_EV_READ)
+
+    def _discard_input(self) -> None:
+        try:
+            for _ in range(_READS_PER_TURN):
+                if not self.sock.recv(_BIG_RECV):
+                    self.close()
+                    return
+        except self.server._would_block:
+            return
+        except OSError:
+            self.close()
+
+    # -- answering -----------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        reader = self.reader
+        assert reader is not None
+        server = self.server
+        request = reader.request(self.client, server.address, server.scheme)
+        self.reader = None          # the body now belongs to the request
+        self.request = request
+        debug = shows_tracebacks(server.debug, self.client[0])
+        self._respond(run_handler(server.handler, request, debug=debug), request)
+
+    def fail(self, error: HTTPError) -> None:
+        """Answer a request that could not be read, then close without reading the rest."""
+        reader = self.reader
+        head = reader.head if reader is not None else None
+        logger.info("%s %s: %d %s", self.client[0],
+                    f"{head.method} {redact_target(head.target)}" if head else "request", error.status, error.message)
+        if reader is not None:
+            reader.discard()
+        # The client may still be sending: the reply goes first, then a half-close and a short
+        # drain, because closing with unread input makes the kernel reset the connection and
+        # the client would never see the reply.
+        self.linger = True
+        self._respond(refusal(error), None, method=head.method if head else None)
+
+    def _respond(self, response: Response, request: Request | None, method: str | None = None) -> None:
+        server = self.server
+        reply = prepare_reply(request, response, debug=server.debug, method=method)
+        self.outgoing = Outgoing(reply, server._dates, sendfile=server.ssl_context is None, request=request)
+        self.code = reply.response.code
+        # The handler's own response (even when a 500 replaced it): its shut_down is honoured.
+        self.response = response
+        self.move(WRITE)
+        self.deadline = None
+        self.send()
+
+    def send(self) -> None:
+        """Write as much as the socket takes; register for writability only if it would block."""
+        outgoing = self.outgoing
+        assert outgoing is not None
+        server = self.server
+        try:
+            step = outgoing.send(self.sock, server.ssl_context is None)
+        except server._would_block:
+            self._watch(_EV_WRITE | (_EV_READ if outgoing.stream is not None else 0))
+            self.wait_for(Deadline.WRITE, server.write_timeout)
+            return
+        except OSError as exc:
+            if not isinstance(exc, _DISCONNECTED) and exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                logger.debug("send failed: %s", exc)
+            self._finish(complete=False)
+            return
+        if step is SENT:
+            self._finish(complete=True)
+        elif step is PAUSED:
+            self.move(PAUSE)
+            self._watch(_EV_READ)
+            self.wait_for(Deadline.PAUSE, outgoing.pause)
+        else:
+            # The stream had its turn: the loop calls back when the socket is writable.
+            self._watch(_EV_WRITE | _EV_READ)
+            self.wait_for(Deadline.WRITE, server.write_timeout)
+
+    def _finish(self, complete: bool) -> None:
+        if self.linger and complete:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.close()
+                return
+            self.move(LINGER)
+            self._watch(_EV_READ)
+            self.deadline = None
+            self.wait_for(Deadline.LINGER, _LINGER_SECONDS)
+            self._discard_input()
+            return
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket, the response's file or stream and the request's temporary files; log the request."""
+        if self.state is CLOSED:
+            return
+        self.move(CLOSED)
+        server = self.server
+        server._conns.discard(self)
+        if self.mask:
+            try:
+                server._selector.unregister(self.sock)
+            except (KeyError, ValueError):
+                pass
+            self.mask = 0
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        outgoing = self.outgoing
+        if outgoing is not None and (outgoing.file is not None or outgoing.stream is not None):
+            outgoing.close()        # a reply cut short: its file or stream is still open
+        if self.reader is not None:
+            self.reader.discard()
+        request = self.request
+        response = self.response
+        if request is not None:
+            request.close()
+            if logger.isEnabledFor(logging.INFO):
+                server._access_log.note(request.method, request.target, self.code,
+                                        outgoing.sent if outgoing is not None else 0, self.started)
+        # Stale deadline entries may still point here: keep them from pinning the request.
+        self.request = self.response = self.reader = self.outgoing = None
+        if response is not None and response.shut_down:
+            server.stop()
