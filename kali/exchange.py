@@ -70,27 +70,34 @@ def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterabl
         if given:
             raise ValueError(f"{' and '.join(given)} are checks of the security wrapper: they need "
                              f"secure=True in {caller}")
-        return _with_kali_wrappers(app)
+        return _with_kali_wrappers(app, debug=debug)
     if isinstance(app, SecurityWrapper):
         if given:
             raise ValueError(f"the handler is already wrapped by kali.security.secure(): pass "
                              f"{' and '.join(given)} either to secure() or to {caller}, not both")
-        # The app secured itself: a wrapper of kali's own would go inside that wrapper, around
-        # app.handler, rebuilt with the app's settings (none needs to while there are none).
-        return app
-    return secure_wrapper(_with_kali_wrappers(app), allowed_hosts=allowed_hosts, allow_cross_site=allow_cross_site,
-                  private_token=private_token, debug=debug)
+        # The app secured itself: kali's own wrappers go inside its wrapper, around app.handler,
+        # in a new wrapper with the app's own settings (the app's object is left as it was).
+        inner = _with_kali_wrappers(app.handler, debug=app.debug)
+        if inner is app.handler:
+            return app
+        return SecurityWrapper(inner, allowed_hosts=app.allowed_hosts, allow_cross_site=app.allow_cross_site,
+                               private_token=app.private_token, headers=app.headers, debug=app.debug)
+    return secure_wrapper(_with_kali_wrappers(app, debug=debug), allowed_hosts=allowed_hosts,
+                          allow_cross_site=allow_cross_site, private_token=private_token, debug=debug)
 
 
-def _with_kali_wrappers(app: Handler) -> Handler:
+def _with_kali_wrappers(app: Handler, *, debug: bool = True) -> Handler:
     """`app` inside kali's own wrappers: the layer between the security wrapper and the app.
 
-    There are none yet.  This is where the answers under the reserved prefix
-    `/_kali/` (`kali.reserved`: kali's assets, its live channels) belong, so
-    that the server, the test client and the WSGI adapter all have them and the
-    Host check runs before them.  Each is a plain `handler -> handler`.
+    `kali.reserved` answers the reserved prefix `/_kali/` (kali's assets, its
+    live channels) and a `/favicon.ico` the app lacks, and clears a flash
+    message once a page has shown it; here, the server, the test client and the
+    WSGI adapter all have it, and the Host check runs before it.
     """
-    return app
+    from .reserved import ReservedPaths
+    if isinstance(app, ReservedPaths):
+        return app
+    return ReservedPaths(app, debug=debug)
 
 
 def shows_tracebacks(debug: bool, client_address: str) -> bool:

@@ -96,6 +96,6 @@ def flashed_messages(request: Any) -> list[Flash]:
 
 
 def finish_flashes(request: Any, response: Response) -> None:
-    """Delete the flash cookie once a page has read it (called for every response by the exchange)."""
+    """Delete the flash cookie once a page has read it (kali.reserved does this for every app)."""
     if getattr(request, "_kali_flash_taken", False) and not _pending_in(response):
         response.delete_cookie(COOKIE)

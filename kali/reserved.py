@@ -9,6 +9,7 @@ another site cannot even read kali's assets through the user's browser.
   the icon, the page script), named by a hash of their content so a browser
   may keep them for a year; `asset_url("kali.css")` gives the current name.
 - `/favicon.ico`: kali's icon, when the app itself answers 404 for it.
+- a page that showed its flash messages (`kali.flash`) has their cookie deleted.
 - live channels that `serve_http` turns on (the per-page event channel, the
   single-instance ping) are registered by name with `channels=`.
 """
@@ -133,7 +134,13 @@ class ReservedPaths:
             if response.code == 404:
                 return asset("icon.svg").response(immutable=False)
             return response
-        return self.handler(request)
+        result = self.handler(request)
+        if "_kali_flash_taken" in request.__dict__:
+            # The page showed its flash messages: its response deletes their cookie.
+            from .flash import finish_flashes
+            result = to_response(result)
+            finish_flashes(request, result)
+        return result
 
     def _reserved(self, request: Request, name: str) -> Response:
         if not is_same_origin(request):

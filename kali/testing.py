@@ -111,7 +111,10 @@ class Client:
                  max_stream_items: int = 10000, secure: bool = False,
                  allowed_hosts: Iterable[str] = (), allow_cross_site: Iterable[str] = (),
                  debug: bool = True) -> None:
-        #: The handler requests are sent to (wrapped by `secure` when secure=True, as serve_http does).
+        #: The handler as given (the app under test).
+        self.app = handler
+        #: The handler requests are sent to: `app` in the stack serve_http builds (kali's reserved
+        #: paths, and the security wrapper when secure=True).
         self.handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
                                        allow_cross_site=allow_cross_site, debug=debug, caller="Client()")
         #: The server's address as browsers name it: the default Host header, and the port the

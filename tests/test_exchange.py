@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import pytest
 
 from kali import HTTPError, Request, Response, Router
+from kali.reserved import ReservedPaths
 from kali.exchange import (BODY_MEMORY_LIMIT, RequestBody, RequestReader, compose_handler, prepare_reply, refusal,
                            shows_tracebacks)
 from kali.http import ProtocolError
@@ -261,11 +262,19 @@ def test_compose_handler_wraps_in_secure_unless_told_not_to() -> None:
         return "ok"
 
     composed = compose_handler(app, allowed_hosts=["mybox.local"], allow_cross_site=["/hook"])
-    assert isinstance(composed, SecurityWrapper) and composed.handler is app
+    # Outermost the security wrapper, then kali's reserved paths, then the app.
+    assert isinstance(composed, SecurityWrapper) and isinstance(composed.handler, ReservedPaths)
+    assert composed.handler.handler is app
     assert composed.allowed_hosts == ("mybox.local",) and composed.allow_cross_site == ("/hook",)
-    assert compose_handler(app, secure=False) is app
-    already = secure(app)
-    assert compose_handler(already) is already, "never a second security wrapper"
+    bare = compose_handler(app, secure=False)
+    assert isinstance(bare, ReservedPaths) and bare.handler is app
+    already = secure(app, allowed_hosts=["mine.local"])
+    rebuilt = compose_handler(already)
+    assert isinstance(rebuilt, SecurityWrapper) and not isinstance(rebuilt.handler, SecurityWrapper), \
+        "never a second security wrapper"
+    assert isinstance(rebuilt.handler, ReservedPaths) and rebuilt.handler.handler is app
+    assert rebuilt.allowed_hosts == ("mine.local",) and already.handler is app, "the app's own wrapper is untouched"
+    assert compose_handler(rebuilt) is rebuilt
 
 
 @pytest.mark.parametrize("options, message", [

@@ -26,9 +26,8 @@ def flashing_app() -> Router:
     @app.function("/")
     def home(request):
         messages = flashed_messages(request)
-        response = Response(["<ul>", [f"<li class={m.kind}>{m.message}</li>" for m in messages], "</ul>"])
-        finish_flashes(request, response)
-        return response
+        # No call to finish_flashes: the handler stack (kali.reserved) deletes the cookie.
+        return ["<ul>", [f"<li class={m.kind}>{m.message}</li>" for m in messages], "</ul>"]
 
     return app
 
@@ -132,3 +131,45 @@ def test_signing_key_comes_from_the_environment_when_given(tmp_path):
     assert len(short.stdout.strip()) == 64 and short.stdout.strip() != "abcd"
     with pytest.raises(ValueError):
         set_signing_key(b"short")
+
+
+def test_finish_flashes_keeps_a_cookie_the_same_response_sets():
+    from kali import Request
+    request = Request("GET", "/", headers={"cookie": "kali_flash=x.y"})
+    flashed_messages(request)
+    response = flash(Response(), "New one.")
+    finish_flashes(request, response)
+    values = [v for v in response.headers.get_all("set-cookie") if v.startswith(COOKIE + "=")]
+    assert len(values) == 1 and "Max-Age=0" not in values[0]
+
+
+def test_the_flash_cookie_is_cleared_on_a_live_server_and_under_wsgi():
+    from support import running_server, get
+    from kali.exchange import compose_handler
+    from kali.wsgi import to_wsgi
+    with running_server(compose_handler(flashing_app(), debug=True)) as server:
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("POST", "/save", headers={"Host": f"127.0.0.1:{server.port}"})
+        reply = conn.getresponse()
+        cookie = reply.getheader("set-cookie").split(";", 1)[0]
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+        page = conn.getresponse()
+        assert b"Book saved." in page.read()
+        assert "kali_flash=;" in page.getheader("set-cookie") and "Max-Age=0" in page.getheader("set-cookie")
+        conn.close()
+    app = to_wsgi(flashing_app())
+    import wsgiref.util
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_HOST": "127.0.0.1:8080",
+               "HTTP_COOKIE": cookie, "wsgi.input": __import__("io").BytesIO(b"")}
+    wsgiref.util.setup_testing_defaults(environ)
+    environ.update(HTTP_HOST="127.0.0.1:8080", SERVER_NAME="127.0.0.1", SERVER_PORT="8080")
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["headers"] = headers
+    body = b"".join(app(environ, start_response))
+    assert b"Book saved." in body
+    assert any(n.lower() == "set-cookie" and v.startswith("kali_flash=;") for n, v in seen["headers"])

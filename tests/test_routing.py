@@ -729,7 +729,7 @@ def test_registration_errors_inside_a_servlet_constructor() -> None:
 
 
 def test_routes_lists_what_is_published(table: Client) -> None:
-    paths = [path for path, _, _ in table.handler.routes()]
+    paths = [path for path, _, _ in table.app.routes()]
     assert "/a/*/c" in paths and "/files/deep/" in paths
 
 
