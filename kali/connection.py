@@ -32,15 +32,15 @@ from __future__ import annotations
 import errno
 import enum
 import logging
-import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
-from .exchange import RequestReader, prepare_reply, refusal, shows_tracebacks
+from .exchange import RequestReader, prepare_reply, read_whole_request, refusal
 from .http import ProtocolError, redact_target
 from .outgoing import PAUSED, SENT, Outgoing
+from .poller import READ as _EV_READ, WRITE as _EV_WRITE
 from .request import Request
 from .response import Response, run_handler
 
@@ -93,8 +93,6 @@ MOVES: dict[ConnState, frozenset[ConnState]] = {
     CLOSED: frozenset(),
 }
 
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536
 _BIG_RECV = 262144
 _READS_PER_TURN = 16        # recv() calls for one connection before the loop serves the others
@@ -113,7 +111,7 @@ class Connection:
     __slots__ = ("server", "sock", "client", "state", "mask", "reader", "deadline", "deadline_kind", "queued",
                  "request", "response", "outgoing", "code", "started", "linger")
 
-    def __init__(self, server: Server, sock: socket.socket, client: Any, state: ConnState = READ) -> None:
+    def __init__(self, server: Server, sock: socket.SocketType, client: Any, state: ConnState = READ) -> None:
         self.server = server
         self.sock = sock
         #: The client's address as accept() gave it.
@@ -149,9 +147,9 @@ class Connection:
         if self.mask == mask:
             return
         if self.mask == 0:
-            self.server._selector.register(self.sock, mask, self)
+            self.server._poller.register(self.sock, mask, self)
         else:
-            self.server._selector.modify(self.sock, mask, self)
+            self.server._poller.modify(self.sock, mask, self)
         self.mask = mask
 
     def wait_for(self, kind: Deadline, seconds: float) -> None:
@@ -241,8 +239,13 @@ class Connection:
                 return
             reader = self.reader
             if reader is None:
-                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
                 self.started = time.perf_counter()
+                # Usually the whole request is in the first packet: then no parser is needed.
+                request = read_whole_request(data, self.client, server.address, server.scheme)
+                if request is not None:
+                    self._answer(request)
+                    return
+                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
             try:
                 complete = reader.feed(data)
             except ProtocolError as exc:
@@ -297,9 +300,12 @@ class Connection:
         server = self.server
         request = reader.request(self.client, server.address, server.scheme)
         self.reader = None          # the body now belongs to the request
+        self._answer(request)
+
+    def _answer(self, request: Request) -> None:
         self.request = request
-        debug = shows_tracebacks(server.debug, self.client[0])
-        self._respond(run_handler(server.handler, request, debug=debug), request)
+        # run_handler shows a traceback only to a client on this machine.
+        self._respond(run_handler(self.server.handler, request, debug=self.server.debug), request)
 
     def fail(self, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""
@@ -376,10 +382,7 @@ class Connection:
         server = self.server
         server._conns.discard(self)
         if self.mask:
-            try:
-                server._selector.unregister(self.sock)
-            except (KeyError, ValueError):
-                pass
+            server._poller.unregister(self.sock, closing=True)
             self.mask = 0
         try:
             self.sock.close()
@@ -397,7 +400,8 @@ class Connection:
             if logger.isEnabledFor(logging.INFO):
                 server._access_log.note(request.method, request.target, self.code,
                                         outgoing.sent if outgoing is not None else 0, self.started)
-        # Stale deadline entries may still point here: keep them from pinning the request.
-        self.request = self.response = self.reader = self.outgoing = None
+        if self.queued is not None:
+            # Stale deadline entries still point here: keep them from pinning the request.
+            self.request = self.response = self.reader = self.outgoing = None
         if response is not None and response.shut_down:
             server.stop()

@@ -19,7 +19,7 @@ from .errors import HTTPError as HTTPError
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
     "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "OWS",
-    "TOKEN_PARAMETER", "split_absolute_target", "redact_target",
+    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head",
 ]
 
 
@@ -221,6 +221,10 @@ _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 # RFC 9112 3: a method longer than any the server implements gets a 501. No registered method
 # comes near this; it also bounds how long the parser waits for the first space.
 _MAX_METHOD = 64
+# The parser's default limits: the request line, the whole head, the number of header fields.
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_BYTES = 65536
+MAX_HEADERS = 100
 
 # Targets other than origin form (RFC 9112 3.2) and the Host field (RFC 9110 7.2, RFC 3986 3.2.2).
 _ABSOLUTE = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
@@ -261,8 +265,8 @@ class RequestParser:
     # Tests turn this off to prove the general path gives what the fast path gives.
     _fast_path = True
 
-    def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536,
-                 max_headers: int = 100, max_body_size: int | None = None) -> None:
+    def __init__(self, *, max_request_line: int = MAX_REQUEST_LINE, max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_headers: int = MAX_HEADERS, max_body_size: int | None = None) -> None:
         self.max_request_line = max_request_line
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
@@ -373,24 +377,11 @@ class RequestParser:
         Whole-head checks run as C-level byte operations; only the request line and the
         fields that frame the body are picked out here, the rest when first read.
         """
-        # With every other allowed byte deleted, only the CRLFs may be left: no control
-        # character, no bare CR or LF. The general path says which rule a head broke.
-        lines = raw.count(b"\r\n")
-        if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > self.max_header_bytes \
-                or lines - 2 > self.max_headers:
+        found = _common_head(raw, self.max_request_line, self.max_header_bytes, self.max_headers)
+        if found is None:
             return None
-        text = raw.decode("latin-1")
-        line = _FAST_REQUEST_LINE.match(text)
-        if line is None:
-            return None
-        method, target, version = line.groups()
-        eol = line.end() - 2
-        if eol > self.max_request_line or method == "CONNECT":
-            return None
+        method, target, version, text, eol, fields = found
         end = len(text) - 2
-        if _BAD_FIELD_START.search(text, eol, end - 2):
-            return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
-        fields = text[eol:end].lower()      # '\r\nname: value\r\n...', for finding names fast
         host = None
         at = fields.find("\r\nhost:")
         if at >= 0:
@@ -588,6 +579,64 @@ class RequestParser:
                     raise ProtocolError(400, "A trailer line is malformed.")
             else:
                 return END
+
+
+def _common_head(raw: bytes, max_request_line: int, max_header_bytes: int,
+                 max_headers: int) -> tuple[str, str, str, str, int, str] | None:
+    """(method, target, version, the head as text, where the request line ends, the field lines
+    lower-cased) of a complete head in the common form, or None for the general path to judge."""
+    # With every other allowed byte deleted, only the CRLFs may be left: no control
+    # character, no bare CR or LF. The general path says which rule a head broke.
+    lines = raw.count(b"\r\n")
+    if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > max_header_bytes \
+            or lines - 2 > max_headers:
+        return None
+    text = raw.decode("latin-1")
+    line = _FAST_REQUEST_LINE.match(text)
+    if line is None:
+        return None
+    method, target, version = line.groups()
+    eol = line.end() - 2
+    if eol > max_request_line or method == "CONNECT":
+        return None
+    end = len(text) - 2
+    if _BAD_FIELD_START.search(text, eol, end - 2):
+        return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
+    # '\r\nname: value\r\n...', for finding names fast.
+    return method, target, version, text, eol, text[eol:end].lower()
+
+
+def whole_head(data: bytes) -> RequestHead | None:
+    """The head of `data` if it is exactly one request without a body, in the common form the parser
+    reads on its fast path, with a valid Host or none (HTTP/1.0); else None.
+
+    What it returns is what a `RequestParser` fed `data` gives, from the same checks: it
+    only spares a connection whose whole request came in one piece the parser's state.
+    Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
+    """
+    if data.find(b"\r\n\r\n") != len(data) - 4 or data[:1] in (b"\r", b"\n") or not RequestParser._fast_path:
+        return None
+    found = _common_head(data, MAX_REQUEST_LINE, MAX_HEADER_BYTES, MAX_HEADERS)
+    if found is None:
+        return None
+    method, target, version, text, eol, fields = found
+    if "\r\ncontent-length:" in fields or "\r\ntransfer-encoding:" in fields:
+        return None
+    at = fields.find("\r\nhost:")
+    if at < 0:
+        if version != "HTTP/1.0":
+            return None
+        authority = None
+    else:
+        if fields.find("\r\nhost:", at + 7) >= 0:
+            return None
+        at += eol + 7
+        authority = text[at:text.find("\r\n", at)].strip(OWS)
+        if not _valid_authority(authority):
+            return None
+    end = len(text) - 2
+    return RequestHead(method, target, version, Headers._from_lines(text[eol + 2:end - 2], None, False),
+                       authority=authority)
 
 
 def _first_values(items: list[tuple[str, str]], content_length: str | None, chunked: bool) -> dict[str, str]:

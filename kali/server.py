@@ -1,4 +1,4 @@
-"""`Server`: one thread, one `selectors` loop, many sockets, HTTP/1.0 responses.
+"""`Server`: one thread, one readiness loop (`kali.poller`), many sockets, HTTP/1.0 responses.
 
 The loop never waits on one socket: a browser's silent speculative connection
 or a client sending a byte at a time costs nothing while other requests are
@@ -32,7 +32,6 @@ import heapq
 import itertools
 import logging
 import os
-import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from .access_log import AccessLog
 from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline
 from .outgoing import DateLines
+from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
 from .response import Handler
 
 if TYPE_CHECKING:
@@ -49,12 +49,12 @@ __all__ = ["Server", "serve_http"]
 
 logger = logging.getLogger("kali")
 
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
-_ACCEPTS_PER_TURN = 64      # accept() calls per readiness event before the loop serves the others
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _WAKE = object()
+# The C socket type under socket.socket: what a plain connection needs (recv, send, sendmsg,
+# close) without socket.socket's Python-level __init__ and close, which run once per request.
+_Socket = socket.SocketType
 _LISTENER = object()
 
 
@@ -100,12 +100,12 @@ class Server:
         self._family = int(self._listener.family)
         bound = self._listener.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, _EV_READ, _LISTENER)
+        self._poller = Poller()
+        self._poller.register(self._listener, _EV_READ, _LISTENER)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, _EV_READ, _WAKE)
+        self._poller.register(self._wake_r, _EV_READ, _WAKE)
         self._conns: set[Connection] = set()
         self._heap: list[tuple[float, int, Connection]] = []
         self._seq = itertools.count()
@@ -161,7 +161,7 @@ class Server:
 
     def run(self) -> None:
         """Serve until `stop()` is called or a response asks to shut down."""
-        select = self._selector.select
+        poll = self._poller.poll
         heap = self._heap
         access_log = self._access_log
         # Everything loaded so far (the app, its templates, its routes) lives as long as the
@@ -171,13 +171,10 @@ class Server:
             while True:
                 if self._stopping and self._drain_for_stop():
                     break
-                wait = None if not heap and self._stop_by is None and self._accept_resume is None \
-                    else self._next_wait()
-                if access_log.pending:
-                    # Access lines are written between bursts of work, not while a client waits.
-                    access_log.flush()
-                for key, mask in select(wait):
-                    data = key.data
+                wait = None
+                if heap or access_log.pending or self._stop_by is not None or self._accept_resume is not None:
+                    wait = self._next_wait()
+                for data, events in poll(wait):
                     if data is _LISTENER:
                         self._accept()
                     elif data is _WAKE:
@@ -187,9 +184,9 @@ class Server:
                             pass
                     else:
                         try:
-                            if mask & _EV_READ:
+                            if events & _EV_READ:
                                 data.on_readable()
-                            if mask & _EV_WRITE:
+                            if events & _EV_WRITE:
                                 data.on_writable()
                         except Exception:
                             self._abandon(data)
@@ -200,15 +197,22 @@ class Server:
         finally:
             self.close()
 
-    def _next_wait(self) -> float | None:
-        """Seconds until the next deadline, the end of a stop's grace or of an accept pause (None: none)."""
+    def _next_wait(self) -> float:
+        """Seconds until the next deadline, access-log batch, end of a stop's grace or of an accept pause;
+        writes the access lines that are due."""
         now = time.monotonic()
-        wait: float | None = None
-        for until in (self._heap[0][0] if self._heap else None, self._stop_by, self._accept_resume):
-            if until is not None:
-                left = max(0.0, until - now)
-                wait = left if wait is None else min(wait, left)
-        return wait
+        access_log = self._access_log
+        until = access_log.due if access_log.pending else now + 3600.0
+        if until <= now:
+            # Access lines are written in batches between requests, never while a client waits.
+            access_log.flush()
+            until = now + 3600.0
+        if self._heap and self._heap[0][0] < until:
+            until = self._heap[0][0]
+        for other in (self._stop_by, self._accept_resume):
+            if other is not None and other < until:
+                until = other
+        return until - now if until > now else 0.0
 
     def close(self) -> None:
         """Close the listener and every connection (run() does this on the way out)."""
@@ -220,21 +224,15 @@ class Server:
         if self._access_log.pending:
             self._access_log.flush()
         for sock in (self._listener, self._wake_r, self._wake_w):
-            try:
-                self._selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
+            self._poller.unregister(sock)
             sock.close()
-        self._selector.close()
+        self._poller.close()
 
     def _drain_for_stop(self) -> bool:
         """Stop accepting; drop idle and streaming connections; True once nothing is left to send."""
         if self._stop_by is None:
             self._stop_by = time.monotonic() + self.shutdown_grace
-            try:
-                self._selector.unregister(self._listener)
-            except (KeyError, ValueError):
-                pass
+            self._poller.unregister(self._listener)
             self._listener.close()
         for conn in list(self._conns):
             outgoing = conn.outgoing
@@ -245,36 +243,38 @@ class Server:
     # -- accepting ------------------------------------------------------------------
 
     def _accept(self) -> None:
-        raw_accept = self._listener._accept  # type: ignore[attr-defined]
-        family = self._family
-        for _ in range(_ACCEPTS_PER_TURN):
-            try:
-                # socket.accept() minus its enum conversions: this runs once per request.
-                fd, client = raw_accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in _OUT_OF_RESOURCES:
-                    # Out of file descriptors or memory: the listener stays readable, so asking
-                    # again at once would spin. Serve what is open and try again shortly.
-                    logger.warning("accept failed (%s): pausing new connections for %.1f s",
-                                   exc.strerror, _ACCEPT_PAUSE)
-                    self._pause_accepting()
-                    return
+        # One connection per readiness event: the selector reports the listener again at once
+        # if more are waiting, and one request at a time (ab -c1, a browser) is spared the
+        # accept() that would fail with BlockingIOError after each connection.
+        try:
+            # socket.accept() minus its enum conversions: this runs once per request.
+            fd, client = self._listener._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                # Out of file descriptors or memory: the listener stays readable, so asking
+                # again at once would spin. Serve what is open and try again shortly.
+                logger.warning("accept failed (%s): pausing new connections for %.1f s",
+                               exc.strerror, _ACCEPT_PAUSE)
+                self._pause_accepting()
+            else:
                 logger.info("accept failed: %s", exc)     # e.g. the client gave up meanwhile
-                continue
-            sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
-            sock.setblocking(False)
-            if self.ssl_context is not None:
-                self._accept_tls(sock, client)
-                continue
-            conn = Connection(self, sock, client)
-            self._conns.add(conn)
-            # On loopback the request has usually arrived already: try it before touching the selector.
-            try:
-                conn.read_request()
-            except Exception:
-                self._abandon(conn)
+            return
+        if self.ssl_context is not None:
+            tls = socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
+            tls.setblocking(False)
+            self._accept_tls(tls, client)
+            return
+        sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
+        sock.setblocking(False)
+        conn = Connection(self, sock, client)
+        self._conns.add(conn)
+        # On loopback the request has usually arrived already: try it before touching the selector.
+        try:
+            conn.read_request()
+        except Exception:
+            self._abandon(conn)
 
     def _accept_tls(self, sock: socket.socket, client: Any) -> None:
         try:
@@ -292,16 +292,13 @@ class Server:
             self._abandon(conn)
 
     def _pause_accepting(self) -> None:
-        try:
-            self._selector.unregister(self._listener)
-        except (KeyError, ValueError):
-            pass
+        self._poller.unregister(self._listener)
         self._accept_resume = time.monotonic() + _ACCEPT_PAUSE
 
     def _resume_accepting(self) -> None:
         self._accept_resume = None
         if not self._stopping:
-            self._selector.register(self._listener, _EV_READ, _LISTENER)
+            self._poller.register(self._listener, _EV_READ, _LISTENER)
 
     def _abandon(self, conn: Connection) -> None:
         """Log an unexpected error met while serving one connection and drop it: the loop goes on."""
