@@ -71,7 +71,8 @@ class AccessLog:
         if not pending:
             return
         # The launch token opens a private app: it does not belong in a log file.
-        lines = [(method, redact_target(target), status, sent, ms) for method, target, status, sent, ms in pending]
+        lines = [(method, redact_target(target) if "?" in target else target, status, sent, ms)
+                 for method, target, status, sent, ms in pending]
         console = _sole_console_handler()
         if console is not None:
             console.write_access_lines([LINE_FORMAT % line for line in lines])

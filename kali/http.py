@@ -614,7 +614,8 @@ def whole_head(data: bytes) -> RequestHead | None:
     only spares a connection whose whole request came in one piece the parser's state.
     Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
     """
-    if data.find(b"\r\n\r\n") != len(data) - 4 or data[:1] in (b"\r", b"\n") or not RequestParser._fast_path:
+    # (Empty lines before the request, which the parser skips, fail the request line's check.)
+    if data.find(b"\r\n\r\n") != len(data) - 4 or not RequestParser._fast_path:
         return None
     found = _common_head(data, MAX_REQUEST_LINE, MAX_HEADER_BYTES, MAX_HEADERS)
     if found is None:
