@@ -171,7 +171,7 @@ class Connection:
         elif state is PAUSE or state is WRITE:
             # The request is complete, so input now means the client went away (or sent junk).
             try:
-                data = self.sock.recv(_RECV_SIZE)
+                data = self.sock.recv(_RECV_SIZE, self.server.io_flags)
             except self.server._would_block:
                 return
             except OSError:
@@ -225,10 +225,10 @@ class Connection:
         sock = self.sock
         server = self.server
         size = _RECV_SIZE
-        tls = server.ssl_context is not None
+        flags = server.io_flags
         for _ in range(_READS_PER_TURN):
             try:
-                data = sock.recv(size)
+                data = sock.recv(size, flags)
             except server._would_block:
                 break
             except OSError:
@@ -256,11 +256,11 @@ class Connection:
                 return
             if reader.wants_continue():
                 try:
-                    sock.send(_CONTINUE)
+                    sock.send(_CONTINUE, flags)
                 except OSError:
                     pass
             # A TLS record is at most 16 KiB: more may wait decrypted inside the SSL object.
-            if len(data) < size and not (tls and sock.pending()):  # type: ignore[attr-defined]
+            if len(data) < size and not (server.ssl_context is not None and sock.pending()):  # type: ignore[attr-defined]
                 break
             size = _BIG_RECV
         self._wait_for_request()
@@ -284,7 +284,7 @@ class Connection:
     def _discard_input(self) -> None:
         try:
             for _ in range(_READS_PER_TURN):
-                if not self.sock.recv(_BIG_RECV):
+                if not self.sock.recv(_BIG_RECV, self.server.io_flags):
                     self.close()
                     return
         except self.server._would_block:
@@ -324,7 +324,10 @@ class Connection:
     def _respond(self, response: Response, request: Request | None, method: str | None = None) -> None:
         server = self.server
         reply = prepare_reply(request, response, debug=server.debug, method=method)
-        self.outgoing = Outgoing(reply, server._dates, sendfile=server.ssl_context is None, request=request)
+        plain = server.ssl_context is None
+        if reply.file is not None and plain:
+            self.sock.setblocking(False)    # os.sendfile() takes no MSG_DONTWAIT (see kali.server)
+        self.outgoing = Outgoing(reply, server._dates, sendfile=plain, request=request)
         self.code = reply.response.code
         # The handler's own response (even when a 500 replaced it): its shut_down is honoured.
         self.response = response
@@ -338,7 +341,7 @@ class Connection:
         assert outgoing is not None
         server = self.server
         try:
-            step = outgoing.send(self.sock, server.ssl_context is None)
+            step = outgoing.send(self.sock, server.ssl_context is None, server.io_flags)
         except server._would_block:
             self._watch(_EV_WRITE | (_EV_READ if outgoing.stream is not None else 0))
             self.wait_for(Deadline.WRITE, server.write_timeout)

@@ -106,15 +106,16 @@ class Outgoing:
             #: How long the stream asked to wait, after `send` returned PAUSED.
             self.pause = 0.0
 
-    def send(self, sock: socket.SocketType, gather: bool) -> str:
+    def send(self, sock: socket.SocketType, gather: bool, flags: int = 0) -> str:
         """Write as much as `sock` takes: SENT, YIELD or PAUSED; raises OSError (would-block included).
 
-        `gather`: several buffers may go in one sendmsg() call (not through TLS).
+        `gather`: several buffers may go in one sendmsg() call (not through TLS); `flags`: for
+        every send() and sendmsg() call.
         """
         out = self.out
         if len(out) == 1 and not self.offset and self.file is None and self.stream is None:
             # The common reply, its head and a small page in one buffer: one send, usually all of it.
-            n = sock.send(out[0])
+            n = sock.send(out[0], flags)
             self.sent += n
             if n == len(out[0]):
                 self.out = []
@@ -127,12 +128,12 @@ class Outgoing:
             if i < len(out):
                 if len(out) - i == 1 or not gather:
                     buf = out[i]
-                    n = sock.send(memoryview(buf)[self.offset:] if self.offset else buf)
+                    n = sock.send(memoryview(buf)[self.offset:] if self.offset else buf, flags)
                 else:
                     bufs: list[Any] = out[i:i + _IOV_MAX]
                     if self.offset:
                         bufs[0] = memoryview(bufs[0])[self.offset:]
-                    n = sock.sendmsg(bufs)
+                    n = sock.sendmsg(bufs, (), flags)
                 self.sent += n
                 off = self.offset + n
                 while i < len(out) and off >= len(out[i]):

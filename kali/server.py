@@ -55,6 +55,11 @@ _WAKE = object()
 # The C socket type under socket.socket: what a plain connection needs (recv, send, sendmsg,
 # close) without socket.socket's Python-level __init__ and close, which run once per request.
 _Socket = socket.SocketType
+# Where the platform allows, a connection's socket is made without the ioctl that setblocking()
+# costs: Python is told the socket does not block (SOCK_NONBLOCK in the type it is given) and
+# every recv/send passes MSG_DONTWAIT (`Server.io_flags`), so the descriptor itself may stay
+# blocking. It is switched for real only before os.sendfile(), which takes no flags.
+_LAZY_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK") and hasattr(socket, "MSG_DONTWAIT")
 _LISTENER = object()
 
 
@@ -92,6 +97,8 @@ class Server:
         #: An `ssl.SSLContext` to serve HTTPS with (handshakes are non-blocking too).
         self.ssl_context = ssl_context
         self.scheme = "https" if ssl_context is not None else "http"
+        #: The flags every recv() and send() on a connection passes (see _LAZY_NONBLOCK; TLS takes none).
+        self.io_flags = socket.MSG_DONTWAIT if _LAZY_NONBLOCK and ssl_context is None else 0
         self._would_block: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
         if ssl_context is not None:
             import ssl
@@ -266,8 +273,11 @@ class Server:
             tls.setblocking(False)
             self._accept_tls(tls, client)
             return
-        sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
-        sock.setblocking(False)
+        if _LAZY_NONBLOCK:
+            sock = _Socket(self._family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, fd)
+        else:
+            sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
+            sock.setblocking(False)
         conn = Connection(self, sock, client)
         self._conns.add(conn)
         # On loopback the request has usually arrived already: try it before touching the selector.

@@ -174,6 +174,33 @@ def test_silent_preconnect_does_not_delay_a_real_request(server: Any) -> None:
         silent.close()
 
 
+def test_a_file_for_a_client_that_stops_reading_does_not_hold_up_the_loop(tmp_path: Any) -> None:
+    # The socket buffers fill up long before 64 MiB: sendfile() must find the socket
+    # non-blocking (connections are made without the ioctl, and sendfile takes no flags).
+    size = 64 << 20
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(size)
+
+    def handler(request: Any) -> Any:
+        return Response.file(big) if request.path == "/big" else "ok"
+    with running_server(handler) as srv:
+        stuck = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        try:
+            stuck.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            assert stuck.recv(64).startswith(b"HTTP/1.0 200 OK"), "the file started going out"
+            # The loop still answers everyone else while that socket takes nothing.
+            for _ in range(3):
+                assert parse_response(raw_request(srv.port, b"GET / HTTP/1.0\r\n\r\n", timeout=5))[2] == b"ok"
+            received = 64
+            while received < size:
+                chunk = stuck.recv(1 << 20)
+                assert chunk, "the file was cut short"
+                received += len(chunk)
+        finally:
+            stuck.close()
+
+
 def test_slow_client_does_not_delay_others(server: Any) -> None:
     request = b"GET /json HTTP/1.0\r\nX-Slow: " + b"s" * 20 + b"\r\n\r\n"
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
