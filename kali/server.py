@@ -52,6 +52,7 @@ logger = logging.getLogger("kali")
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _WAKE = object()
+_NEVER = float("inf")
 # The C socket type under socket.socket: what a plain connection needs (recv, send, sendmsg,
 # close) without socket.socket's Python-level __init__ and close, which run once per request.
 _Socket = socket.SocketType
@@ -119,6 +120,8 @@ class Server:
         self._dates = DateLines()
         self._access_log = AccessLog()
         self._accept_resume: float | None = None
+        #: The earliest time.monotonic() at which something is due (see _on_time).
+        self._wake_at = _NEVER
         self._stopping = False
         self._stop_by: float | None = None
         self._closed = False
@@ -169,8 +172,8 @@ class Server:
     def run(self) -> None:
         """Serve until `stop()` is called or a response asks to shut down."""
         poll = self._poller.poll
-        heap = self._heap
         access_log = self._access_log
+        monotonic = time.monotonic
         # Everything loaded so far (the app, its templates, its routes) lives as long as the
         # server: keep the cyclic garbage collector from walking it again and again.
         gc.freeze()
@@ -178,10 +181,10 @@ class Server:
             while True:
                 if self._stopping and self._drain_for_stop():
                     break
-                wait = None
-                if heap or access_log.pending or self._stop_by is not None or self._accept_resume is not None:
-                    wait = self._next_wait()
-                for data, events in poll(wait):
+                wake_at = self._wake_at
+                if access_log.pending and access_log.due < wake_at:
+                    wake_at = self._wake_at = access_log.due
+                for data, events in poll(None if wake_at == _NEVER else max(0.0, wake_at - monotonic())):
                     if data is _LISTENER:
                         self._accept()
                     elif data is _WAKE:
@@ -197,29 +200,33 @@ class Server:
                                 data.on_writable()
                         except Exception:
                             self._abandon(data)
-                if heap and heap[0][0] <= time.monotonic():
-                    self._expire()
-                if self._accept_resume is not None and self._accept_resume <= time.monotonic():
-                    self._resume_accepting()
+                if self._wake_at <= monotonic():
+                    self._on_time()
         finally:
             self.close()
 
-    def _next_wait(self) -> float:
-        """Seconds until the next deadline, access-log batch, end of a stop's grace or of an accept pause;
-        writes the access lines that are due."""
+    def _on_time(self) -> None:
+        """Do what is due (access lines, deadlines, the end of an accept pause) and find when next."""
         now = time.monotonic()
         access_log = self._access_log
-        until = access_log.due if access_log.pending else now + 3600.0
-        if until <= now:
+        if access_log.pending and access_log.due <= now:
             # Access lines are written in batches between requests, never while a client waits.
             access_log.flush()
-            until = now + 3600.0
-        if self._heap and self._heap[0][0] < until:
-            until = self._heap[0][0]
-        for other in (self._stop_by, self._accept_resume):
-            if other is not None and other < until:
-                until = other
-        return until - now if until > now else 0.0
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._expire(now)
+        if self._accept_resume is not None and self._accept_resume <= now:
+            self._resume_accepting()
+        wake_at = access_log.due if access_log.pending else _NEVER
+        for when in (heap[0][0] if heap else None, self._stop_by, self._accept_resume):
+            if when is not None and when < wake_at:
+                wake_at = when
+        self._wake_at = wake_at
+
+    def _wake_by(self, when: float) -> None:
+        """Have the loop call _on_time by `when` (time.monotonic()) at the latest."""
+        if when < self._wake_at:
+            self._wake_at = when
 
     def close(self) -> None:
         """Close the listener and every connection (run() does this on the way out)."""
@@ -239,6 +246,7 @@ class Server:
         """Stop accepting; drop idle and streaming connections; True once nothing is left to send."""
         if self._stop_by is None:
             self._stop_by = time.monotonic() + self.shutdown_grace
+            self._wake_by(self._stop_by)
             self._poller.unregister(self._listener)
             self._listener.close()
         for conn in list(self._conns):
@@ -304,6 +312,7 @@ class Server:
     def _pause_accepting(self) -> None:
         self._poller.unregister(self._listener)
         self._accept_resume = time.monotonic() + _ACCEPT_PAUSE
+        self._wake_by(self._accept_resume)
 
     def _resume_accepting(self) -> None:
         self._accept_resume = None
@@ -326,10 +335,10 @@ class Server:
         if conn.queued is None or when < conn.queued:
             conn.queued = when
             heapq.heappush(self._heap, (when, next(self._seq), conn))
+            self._wake_by(when)
 
-    def _expire(self) -> None:
+    def _expire(self, now: float) -> None:
         heap = self._heap
-        now = time.monotonic()
         while heap and heap[0][0] <= now:
             when, _, conn = heapq.heappop(heap)
             if conn.state is CLOSED or when != conn.queued:
