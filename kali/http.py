@@ -240,12 +240,11 @@ _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb
 _TRAILER_LINE = re.compile(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
                            rb"[ \t]*\r\Z")
 
-# The bytes a head of the fast path may hold besides CR and LF: no control other than HTAB.
-_FIELD_BYTES = bytes([9, *range(0x20, 0x7f), *range(0x80, 0x100)])
-# The request line of such a head: a method, an origin-form target, HTTP/1.0 or 1.1.
-_FAST_REQUEST_LINE = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n")
-# In the field lines of such a head, a line start not followed by `token:`.
-_BAD_FIELD_START = re.compile(f"\\r\\n(?![{_TCHAR}]+:)")
+# A whole head of the fast path (as Latin-1 text): a method, an origin-form target, HTTP/1.0 or
+# 1.1, then field lines `token:value` whose values hold no control character but HTAB, each
+# ending in CRLF, then the empty line. Linear: no two parts can match the same character.
+_COMMON_HEAD = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n"
+                          f"(?:[{_TCHAR}]+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n")
 
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(7)
 
@@ -585,25 +584,23 @@ def _common_head(raw: bytes, max_request_line: int, max_header_bytes: int,
                  max_headers: int) -> tuple[str, str, str, str, int, str] | None:
     """(method, target, version, the head as text, where the request line ends, the field lines
     lower-cased) of a complete head in the common form, or None for the general path to judge."""
-    # With every other allowed byte deleted, only the CRLFs may be left: no control
-    # character, no bare CR or LF. The general path says which rule a head broke.
-    lines = raw.count(b"\r\n")
-    if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > max_header_bytes \
-            or lines - 2 > max_headers:
+    if len(raw) > max_header_bytes:
         return None
     text = raw.decode("latin-1")
-    line = _FAST_REQUEST_LINE.match(text)
-    if line is None:
+    # One C call checks every byte: no control character but HTAB, no bare CR or LF, every field
+    # line `token:`. The general path says which rule a head broke.
+    head = _COMMON_HEAD.fullmatch(text)
+    if head is None:
         return None
-    method, target, version = line.groups()
-    eol = line.end() - 2
+    method, target, version = head.groups()
+    eol = head.end(3)
     if eol > max_request_line or method == "CONNECT":
         return None
-    end = len(text) - 2
-    if _BAD_FIELD_START.search(text, eol, end - 2):
-        return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
-    # '\r\nname: value\r\n...', for finding names fast.
-    return method, target, version, text, eol, text[eol:end].lower()
+    # '\r\nname: value\r\n...', for finding names fast; a field line takes at least 4 characters.
+    fields = text[eol:-2].lower()
+    if len(fields) > 4 * max_headers and fields.count("\r\n") - 1 > max_headers:
+        return None
+    return method, target, version, text, eol, fields
 
 
 def whole_head(data: bytes) -> RequestHead | None:
@@ -614,8 +611,9 @@ def whole_head(data: bytes) -> RequestHead | None:
     only spares a connection whose whole request came in one piece the parser's state.
     Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
     """
-    # (Empty lines before the request, which the parser skips, fail the request line's check.)
-    if data.find(b"\r\n\r\n") != len(data) - 4 or not RequestParser._fast_path:
+    # An empty line before the end (a body, a second request) fails the check of the field
+    # lines, and empty lines before the request (the parser skips them) the request line's.
+    if not data.endswith(b"\r\n\r\n") or not RequestParser._fast_path:
         return None
     found = _common_head(data, MAX_REQUEST_LINE, MAX_HEADER_BYTES, MAX_HEADERS)
     if found is None:
