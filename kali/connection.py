@@ -243,7 +243,9 @@ class Connection:
                 # Usually the whole request is in the first packet: then no parser is needed.
                 request = read_whole_request(data, self.client, server.address, server.scheme)
                 if request is not None:
-                    self._answer(request)
+                    self.request = request
+                    # run_handler shows a traceback only to a client on this machine.
+                    self._respond(run_handler(server.handler, request, debug=server.debug), request)
                     return
                 self.reader = reader = RequestReader(max_body_size=server.max_body_size)
             try:
@@ -298,14 +300,9 @@ class Connection:
         reader = self.reader
         assert reader is not None
         server = self.server
-        request = reader.request(self.client, server.address, server.scheme)
+        self.request = request = reader.request(self.client, server.address, server.scheme)
         self.reader = None          # the body now belongs to the request
-        self._answer(request)
-
-    def _answer(self, request: Request) -> None:
-        self.request = request
-        # run_handler shows a traceback only to a client on this machine.
-        self._respond(run_handler(self.server.handler, request, debug=self.server.debug), request)
+        self._respond(run_handler(server.handler, request, debug=server.debug), request)
 
     def fail(self, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""

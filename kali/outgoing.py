@@ -31,7 +31,6 @@ logger = logging.getLogger("kali")
 
 _SERVER_LINE = f"Server: kali/{__version__}\r\n"
 _CLOSE = b"Connection: close\r\n\r\n"
-_STATUS_LINES = {200: status_line(200)}     # looked up before calling status_line for the rest
 _IOV_MAX = 1024                     # most buffers one sendmsg() call takes
 _GATHER_BYTES = 32768               # a head and a few small chunks this size are joined into one send
 _FILE_PIECE = 1 << 22               # most bytes one sendfile() call is asked for
@@ -74,7 +73,7 @@ class Outgoing:
         # it: one join, one send.
         chunks = reply.chunks
         code = reply.response.code
-        head = (_STATUS_LINES.get(code) or status_line(code), dates.lines(), reply.lines, _CLOSE)
+        head = (status_line(code), dates.lines(), reply.lines, _CLOSE)
         if not chunks or (len(chunks) <= 4 and (reply.length or 0) <= _GATHER_BYTES):
             out = [b"".join((*head, *chunks))]
         else:

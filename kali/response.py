@@ -91,7 +91,7 @@ class DefaultFields:
     is left out.  A field given here with an empty value is never added.
     """
 
-    __slots__ = ("pairs_given", "pairs", "lines")
+    __slots__ = ("pairs_given", "pairs", "lines", "_after")
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         #: The pairs as given.
@@ -110,6 +110,7 @@ class DefaultFields:
         #: as it is or names Content-Type (such fields are added to the response's Headers instead,
         #: where the usual check refuses them).
         self.lines: bytes | None = None
+        self._after: dict[str | None, bytes] = {}
         try:
             for name, value in kept:
                 _check_field_value(name, value)
@@ -118,6 +119,17 @@ class DefaultFields:
         except ValueError:
             return
         self.lines = "".join(f"{name}: {value}\r\n" for name, value in kept).encode("latin-1")
+
+    def after(self, content_type: str | None) -> bytes:
+        """The Content-Type line (none for None), then these lines: joined once per type (ValueError
+        for a type that cannot go on the wire)."""
+        lines = self._after.get(content_type)
+        if lines is None:
+            assert self.lines is not None
+            lines = self.lines if content_type is None else _content_type_line(content_type) + self.lines
+            if len(self._after) < 16:
+                self._after[content_type] = lines
+        return lines
 
 
 class Response:
@@ -463,10 +475,11 @@ def wire_form(response: Response) -> tuple[bytes, list[bytes], int | None]:
         lines = "".join([f"{name}: {value}\r\n" for name, value in field_pairs(response, length)])
         return lines.encode("latin-1"), chunks, length
     content_type = response._content_type
-    head = b"" if content_type is None else _content_type_line(content_type)
     defaults = response._defaults
     if defaults is not None:
-        head += defaults.lines  # type: ignore[operator]
+        head = defaults.after(content_type)
+    else:
+        head = b"" if content_type is None else _content_type_line(content_type)
     code = response.code
     if length is not None and code >= 200 and code != 204 and code != 304:
         head += b"Content-Length: %d\r\n" % length
