@@ -111,10 +111,12 @@ class DefaultFields:
         #: where the usual check refuses them).
         self.lines: bytes | None = None
         self._after: dict[str | None, bytes] = {}
+        if any(name.lower() == "content-type" for name, _ in self.pairs_given):
+            return      # it meets the response's own Content-Type: the Headers rules decide
         try:
             for name, value in kept:
                 _check_field_value(name, value)
-                if name.lower() == "content-type" or not _is_token(name):
+                if not _is_token(name):
                     raise ValueError(name)
         except ValueError:
             return
