@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import errno
 import enum
-import logging
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import HTTPError
 from .exchange import RequestReader, prepare_reply, read_whole_request, refusal
 from .http import ProtocolError, redact_target
+from .log import get_logger
 from .outgoing import PAUSED, SENT, Outgoing
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE
 from .request import Request
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 
 class ConnState(enum.Enum):
@@ -397,9 +397,8 @@ class Connection:
         response = self.response
         if request is not None:
             request.close()
-            if logger.isEnabledFor(logging.INFO):
-                server._access_log.note(request.method, request.target, self.code,
-                                        outgoing.sent if outgoing is not None else 0, self.started)
+            server._access_log.note(request.method, request.target, self.code,
+                                    outgoing.sent if outgoing is not None else 0, self.started)
         if self.queued is not None:
             # Stale deadline entries still point here: keep them from pinning the request.
             self.request = self.response = self.reader = self.outgoing = None

@@ -19,12 +19,11 @@ is decided here, once, so all three do the same thing:
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from typing import IO, Iterable
 
 from .errors import HTTPError
 from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head
+from .log import get_logger
 from .request import Request
 from .response import FileBody, Handler, Response, Stream, field_pairs, internal_error, wire_form
 from .security import DEFAULT_SECURITY_HEADERS, SecurityWrapper, is_local_client, secure as secure_wrapper
@@ -34,7 +33,7 @@ __all__ = [
     "Reply", "prepare_reply", "refusal",
 ]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: Request bodies up to this many bytes are kept in memory; larger ones are spooled to a
 #: temporary file (deleted after the response).
@@ -124,6 +123,7 @@ class RequestBody:
 
     @staticmethod
     def _spool() -> IO[bytes]:
+        import tempfile     # only for a large or chunked body: not every app receives one
         return tempfile.SpooledTemporaryFile(max_size=BODY_MEMORY_LIMIT)
 
     def write(self, data: bytes) -> None:

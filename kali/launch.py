@@ -9,23 +9,19 @@ handlers, and tidying up on the way out.
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
-import tempfile
-import threading
 import time
 from typing import Any, Callable, Iterable
 
-from .access_log import AccessLogHandler, ClockFormatter
 from .exchange import compose_handler
+from .log import get_logger
 from .response import Handler
 from .security import TOKEN_PARAMETER, SecurityWrapper, is_loopback_address
 from .server import Server
 
 __all__ = ["serve_http"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: How long the private launch page stays on disk after the browser was asked to open it.
 _LAUNCH_PAGE_SECONDS = 60
@@ -94,6 +90,7 @@ def serve_http(handler: Handler, *, port: int = 8080, address: str = "127.0.0.1"
     finally:
         restore()
         if launch_folder is not None:
+            import shutil
             shutil.rmtree(launch_folder, ignore_errors=True)
 
 
@@ -125,6 +122,8 @@ def _warn_about_the_network(server: Server, address: str, hosts: tuple[str, ...]
 
 
 def _configure_logging(access_log: bool) -> None:
+    import logging      # the app is starting: its log is needed now, not at `import kali`
+    from .console_log import AccessLogHandler, ClockFormatter
     kali_logger = logging.getLogger("kali")
     if not kali_logger.handlers and not logging.getLogger().handlers:
         handler = AccessLogHandler()
@@ -138,6 +137,7 @@ def _private_launch_page(url: str) -> tuple[str, str]:
     """A page readable by this user only that sends the browser on to `url`: (its folder, its URL)."""
     import html
     from pathlib import Path
+    import tempfile
     folder = tempfile.mkdtemp(prefix="kali-launch-")         # mode 0700
     path = os.path.join(folder, "open.html")
     link = html.escape(url)
@@ -158,14 +158,17 @@ def _open_browser(url: str, cleanup: str | None = None) -> None:
             logger.warning("could not open a browser: %s", exc)
         if cleanup is not None:
             time.sleep(_LAUNCH_PAGE_SECONDS)     # long enough for the browser to read the launch page
+            import shutil
             shutil.rmtree(cleanup, ignore_errors=True)
     # Some platforms' webbrowser.open waits for the browser process; the loop must not.
+    import threading
     threading.Thread(target=target, name="kali-browser", daemon=True).start()
 
 
 def _install_signal_handlers(server: Server) -> Callable[[], None]:
     """Stop `server` on SIGINT/SIGTERM (main thread only); returns what puts the old handlers back."""
     import signal       # here: building its enums costs start-up time, and only serve_http needs it
+    import threading
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous: dict[int, Any] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from typing import IO
 
 from .http import OWS, Headers, HTTPError
@@ -154,6 +153,7 @@ def parse_multipart(fp: IO[bytes], boundary: str, *, max_field_size: int = 1 << 
             except UnicodeDecodeError:
                 raise HTTPError(400, f"Form field {name!r} is not valid UTF-8.") from None
         else:
+            import tempfile     # on the first file uploaded: not every app receives one
             sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_size)
             size = reader.copy_until(delimiter, sink)
             sink.seek(0)

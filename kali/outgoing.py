@@ -12,7 +12,6 @@ the connection does.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import socket
 import time
@@ -22,12 +21,13 @@ from ._version import __version__
 from .exchange import Reply
 from .http import redact_target, status_line
 from .iolist import to_chunks
+from .log import get_logger
 from .request import Request
 from .response import FileBody, Pause, Stream, http_date
 
 __all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 _SERVER_LINE = f"Server: kali/{__version__}\r\n"
 _CLOSE = b"Connection: close\r\n\r\n"

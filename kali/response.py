@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import html
-import logging
 import mimetypes
 import os
 import sys
-import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 from .errors import HTTPError
 from .http import STATUS_PHRASES, Headers, redact_target
 from .iolist import IOList, to_chunks
+from .log import get_logger
 from .request import Request
 
 __all__ = [
@@ -20,7 +19,7 @@ __all__ = [
     "run_handler", "error_page", "set_error_page", "http_date", "wire_fields",
 ]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
 #: A handler is any callable taking a Request and returning a Response or content (see `to_response`).
@@ -605,6 +604,7 @@ def internal_error(request: Request, *, debug: bool = True) -> Response:
         except Exception:
             # The page must not hide the error it reports: fall back to the plain traceback.
             logger.exception("the debug page failed; showing the plain traceback")
+            import traceback
             summary = "".join(traceback.format_exception_only(type(error), error))
             detail = summary + "\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
             message = f"The handler for {request.method} {target} raised an exception."

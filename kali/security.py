@@ -26,12 +26,12 @@ launch token still applies to it.
 from __future__ import annotations
 
 import html
-import logging
 import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from urllib.parse import unquote
 
 from .http import OWS, TOKEN_PARAMETER, redact_target
+from .log import get_logger
 from .request import Request
 from .response import DefaultFields, Handler, Response, error_response, to_response
 
@@ -42,7 +42,7 @@ __all__ = [
     "is_local_client",
 ]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: Methods that change things; only these are refused when they come from another site.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

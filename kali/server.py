@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import errno
 import gc
-import heapq
 import itertools
-import logging
 import os
 import socket
 import time
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .access_log import AccessLog
 from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline
+from .log import get_logger
 from .outgoing import DateLines
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
 from .response import Handler
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Server", "serve_http"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -115,6 +114,8 @@ class Server:
         self._wake_w.setblocking(False)
         self._poller.register(self._wake_r, _EV_READ, _WAKE)
         self._conns: set[Connection] = set()
+        import heapq        # here: `import kali` need not load it
+        self._heappush, self._heappop = heapq.heappush, heapq.heappop
         self._heap: list[tuple[float, int, Connection]] = []
         self._seq = itertools.count()
         self._dates = DateLines()
@@ -334,13 +335,13 @@ class Server:
         conn.deadline = when
         if conn.queued is None or when < conn.queued:
             conn.queued = when
-            heapq.heappush(self._heap, (when, next(self._seq), conn))
+            self._heappush(self._heap, (when, next(self._seq), conn))
             self._wake_by(when)
 
     def _expire(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now:
-            when, _, conn = heapq.heappop(heap)
+            when, _, conn = self._heappop(heap)
             if conn.state is CLOSED or when != conn.queued:
                 continue        # a stale entry: the connection has a newer one
             conn.queued = None
@@ -348,7 +349,7 @@ class Server:
                 continue
             if conn.deadline > now:
                 conn.queued = conn.deadline
-                heapq.heappush(heap, (conn.deadline, next(self._seq), conn))
+                self._heappush(heap, (conn.deadline, next(self._seq), conn))
                 continue
             conn.deadline = None
             try:

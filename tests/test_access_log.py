@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from kali.access_log import FLUSH_DELAY, LINE_FORMAT, AccessLog, AccessLogHandler, ClockFormatter
+from kali.access_log import FLUSH_DELAY, LINE_FORMAT, AccessLog
+from kali.console_log import AccessLogHandler, ClockFormatter
 from kali.http import TOKEN_PARAMETER
 from support import ROOT, parse_response, raw_request, stop_process, wait_for_url
 

@@ -537,7 +537,6 @@ def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeyp
                                                                           caplog: Any) -> None:
     import errno
     import tempfile
-    import types
 
     import kali.exchange
 
@@ -549,8 +548,9 @@ def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeyp
                 raise OSError(errno.ENOSPC, "No space left on device")
             return super().write(data)
 
-    # Request bodies are stored by the exchange the server shares with the test client and WSGI.
-    monkeypatch.setattr(kali.exchange, "tempfile", types.SimpleNamespace(SpooledTemporaryFile=FullDisk))
+    # Request bodies are stored by the exchange the server shares with the test client and WSGI
+    # (which imports tempfile when a body first needs spooling).
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", FullDisk)
     with caplog.at_level(logging.ERROR, logger="kali"):
         with running_server(lambda request: {"size": len(request.body)}, timeout=0.5) as server:
             raw = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 3000000\r\n\r\n"
