@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import IO
 
 from .http import OWS, Headers, HTTPError
@@ -41,6 +40,7 @@ class UploadedFile:
         """Copy the contents to `path` without loading them into memory."""
         self.file.seek(0)
         with open(path, "wb") as out:
+            import shutil       # on the first upload saved: not every app receives one
             shutil.copyfileobj(self.file, out, _BLOCK)
         self.file.seek(0)
 
