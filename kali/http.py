@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator, Union
 
 # HTTPError is an application error (kali.errors); it is importable from here as it always was.
 from .errors import HTTPError as HTTPError
+from .patterns import compile_later
 
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
@@ -212,12 +213,12 @@ TOKEN_PARAMETER = "kali_token"
 _TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(f"[{_TCHAR}]+\\Z".encode("ascii"))
 _TOKEN_S = re.compile(f"[{_TCHAR}]+\\Z")
-_VERSION_S = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
+_VERSION_S = compile_later(r"HTTP/([0-9])\.([0-9])\Z")
 # A request target must be visible ASCII only (obs-text is not allowed there).
-_BAD_TARGET_S = re.compile(r"[^\x21-\x7e]")
+_BAD_TARGET_S = compile_later(r"[^\x21-\x7e]")
 # Control characters other than HTAB, CR and LF are never valid anywhere in a head.
-_BAD_HEAD = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
-_DIGITS = re.compile(r"[0-9]{1,18}\Z")
+_BAD_HEAD = compile_later(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+_DIGITS = compile_later(r"[0-9]{1,18}\Z")
 # RFC 9112 3: a method longer than any the server implements gets a 501. No registered method
 # comes near this; it also bounds how long the parser waits for the first space.
 _MAX_METHOD = 64
@@ -227,7 +228,7 @@ MAX_HEADER_BYTES = 65536
 MAX_HEADERS = 100
 
 # Targets other than origin form (RFC 9112 3.2) and the Host field (RFC 9110 7.2, RFC 3986 3.2.2).
-_ABSOLUTE = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
+_ABSOLUTE = compile_later(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
 _HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+|[Vv][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
                    r"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?\Z")
 
@@ -235,10 +236,10 @@ _HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+|[Vv][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'(
 # so an LF inside a quoted extension value cannot end the size line somewhere else than a peer would.
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _TOKEN_B = f"[{_TCHAR}]+".encode("ascii")
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb"(?:[ \t]*=[ \t]*(?:"
-                         + _TOKEN_B + rb"|" + _QUOTED + rb"))?)*\r\Z")
-_TRAILER_LINE = re.compile(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
-                           rb"[ \t]*\r\Z")
+_CHUNK_LINE = compile_later(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb"(?:[ \t]*=[ \t]*(?:"
+                            + _TOKEN_B + rb"|" + _QUOTED + rb"))?)*\r\Z")
+_TRAILER_LINE = compile_later(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
+                              rb"[ \t]*\r\Z")
 
 # A whole head of the fast path (as Latin-1 text): a method, an origin-form target, HTTP/1.0 or
 # 1.1, then field lines `token:value` whose values hold no control character but HTAB, each

@@ -7,6 +7,7 @@ import re
 from typing import IO
 
 from .http import OWS, Headers, HTTPError
+from .patterns import compile_later
 
 __all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE"]
 
@@ -53,9 +54,9 @@ class UploadedFile:
 
 
 # Whitespace here is SP and HTAB only (RFC 9110 5.6.3): `\s` would also match U+0085 and U+00A0.
-_PARAM = re.compile(r';[ \t]*([^ \t=;]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*))?')
-_ANY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_QUOTE_ESCAPE = re.compile(r'\\(["\\])')
+_PARAM = compile_later(r';[ \t]*([^ \t=;]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*))?')
+_ANY_ESCAPE = compile_later(r"\\(.)", re.DOTALL)
+_QUOTE_ESCAPE = compile_later(r'\\(["\\])')
 
 
 def parse_header_params(value: str, *, backslash_escapes: bool = True) -> tuple[str, dict[str, str]]:
