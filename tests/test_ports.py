@@ -1,0 +1,89 @@
+"""The port an app listens on: bound first (never probed), remembered across launches, a busy one handled without a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from kali.instance import InstanceRecord
+from kali.launch import choose_listener
+from support import LIFECYCLE_APP, LiveApp, get
+
+
+def held_port() -> socket.socket:
+    """A socket listening on a free loopback port: that port is busy while it is open."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock
+
+
+def test_an_explicit_port_is_bound_as_given_or_fails() -> None:
+    with held_port() as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            choose_listener("127.0.0.1", port)
+    sock, note = choose_listener("127.0.0.1", 0)
+    with sock:
+        assert sock.getsockname()[1] != 0 and note is None
+
+
+def test_a_busy_preferred_port_gives_the_next_free_one_and_says_why() -> None:
+    with held_port() as busy:
+        port = busy.getsockname()[1]
+        sock, note = choose_listener("127.0.0.1", None, first=port)
+        with sock:
+            got = sock.getsockname()[1]
+            assert got != port
+            assert note == f"port {port} (its usual port) is taken by another program, so this time the app is on port {got}"
+        # The remembered port is preferred over the first one, and named as such.
+        sock, note = choose_listener("127.0.0.1", None, remembered=port, first=1)
+        with sock:
+            assert note is not None and f"port {port} (the port it used last time) is taken" in note
+
+
+def test_a_free_remembered_port_is_used_without_a_note() -> None:
+    with held_port() as probe:
+        port = probe.getsockname()[1]
+    sock, note = choose_listener("127.0.0.1", None, remembered=port)
+    with sock:
+        assert sock.getsockname()[1] == port and note is None
+
+
+def test_an_explicit_busy_port_is_a_one_line_error_with_status_1(tmp_path: Path) -> None:
+    with held_port() as busy:
+        port = busy.getsockname()[1]
+        with LiveApp(LIFECYCLE_APP, tmp_path / "data", env={"KALI_PORT": str(port)}) as app:
+            assert app.wait(20) == 1
+            assert app.err == [f"kali: port {port} is already in use by another program: choose another "
+                               f"(port= or KALI_PORT=), or give none and kali picks a free one"]
+            assert "kali: serving" not in app.output
+
+
+def test_the_port_used_last_time_is_used_again_and_a_busy_one_is_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveApp(LIFECYCLE_APP, data, env={"KALI_PORT": "0"}) as first:
+        port = first.port()
+    assert first.wait() == 0
+    assert InstanceRecord(data / "lifecycle").read() == {"port": port}
+    # No port given: the one used last time, so the app keeps its origin (cookies, storage).
+    with LiveApp(LIFECYCLE_APP, data) as again:
+        assert again.port() == port
+        assert get(port, "/")[0] == 200
+    assert again.wait() == 0
+    # Another program took it meanwhile: the next free port, said plainly, and remembered.
+    with held_port() as other:
+        port = other.getsockname()[1]
+        (data / "lifecycle" / "kali-instance.json").write_text(json.dumps({"port": port}))
+        with LiveApp(LIFECYCLE_APP, data) as moved:
+            new_port = moved.port()
+            assert new_port != port
+            note = moved.wait_for("is taken by another program")
+            assert note == (f"kali: port {port} (the port it used last time) is taken by another program, "
+                            f"so this time the app is on port {new_port}")
+        assert moved.wait() == 0
+        assert "Traceback" not in moved.errors
+    assert InstanceRecord(data / "lifecycle").remembered_port() == new_port
