@@ -336,7 +336,10 @@ def _join_running_instance(record: Any, name: str, start: str | None, window: st
 
 def _open_window(url: str, window: str, folder: Path, name: str, *, cleanup: str | None = None,
                  wait: float = 0.0) -> Any:
-    """Open `url` as the app's window or a tab; the AppWindow when kali started a browser process."""
+    """Open `url` as the app's window or a tab; the AppWindow when kali started a browser process.
+
+    `wait`: seconds to wait for the window to fail (and a tab to be opened instead) before returning.
+    """
     from . import window as windows
     if window == "app":
         browser = windows.find_chromium()
@@ -350,7 +353,9 @@ def _open_window(url: str, window: str, folder: Path, name: str, *, cleanup: str
                     return started
                 print(f"kali: the app window did not open ({started.failure()}); opening a tab instead",
                       flush=True)
-    windows.open_tab(url, cleanup=cleanup, keep_seconds=_LAUNCH_PAGE_SECONDS)
+    opening = windows.open_tab(url, cleanup=cleanup, keep_seconds=_LAUNCH_PAGE_SECONDS)
+    if wait:
+        opening.join(wait)          # this process is about to exit: let the browser be asked first
     return None
 
 
