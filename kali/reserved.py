@@ -183,8 +183,8 @@ _PAGE_FILE_LIMIT = 1 << 20
 def add_page_script(response: Response) -> None:
     """Append the page script's tag to an HTML page (an iolist, or a small file) unless it opted out."""
     code = response.code
-    if not response.page_script or code < 200 or code == 204 or 300 <= code < 400:
-        return          # no body, or one the browser never shows
+    if not response.page_script or code < 200 or code == 204 or 300 <= code < 400 or response.shut_down:
+        return          # no body, one the browser never shows, or the app's last page
     content_type = response.headers.get("content-type") or ""
     if not content_type.lower().startswith("text/html"):
         return
