@@ -120,7 +120,8 @@ def browser_marker(tmp_path: Path) -> tuple[Path, Path]:
 
 def demo_env(tmp_path: Path, fake_browser: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
-    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_DATA_DIR=str(tmp_path / "data"),
+    # A tab, so the fake $BROWSER is what opens even where a Chromium-family browser could show a window.
+    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_WINDOW="tab", KALI_DATA_DIR=str(tmp_path / "data"),
                KALI_DATEBOOK_DB=str(tmp_path / "datebook.sqlite3"), KALI_GUARD_DB=str(tmp_path / "guard.sqlite3"),
                KALI_UPLOADS_DIR=str(tmp_path / "uploads"))
     return env
