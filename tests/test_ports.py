@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kali.instance import InstanceRecord
 from kali.launch import choose_listener
+from kali.server import listening_socket
 from support import LIFECYCLE_APP, LiveApp, get
 
 
@@ -87,3 +91,28 @@ def test_the_port_used_last_time_is_used_again_and_a_busy_one_is_replaced(tmp_pa
         assert moved.wait() == 0
         assert "Traceback" not in moved.errors
     assert InstanceRecord(data / "lifecycle").remembered_port() == new_port
+
+
+def test_a_supervisors_child_serves_the_socket_it_inherits_and_leaves_the_record_alone(tmp_path: Path) -> None:
+    listener = listening_socket("127.0.0.1", 0)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
+    env.update(KALI_LISTEN_FD=str(listener.fileno()), KALI_DATA_DIR=str(data), PYTHONUNBUFFERED="1",
+               KALI_QUIT_AFTER="30")
+    child = subprocess.Popen([sys.executable, str(LIFECYCLE_APP)], env=env, pass_fds=[listener.fileno()],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == f"kali: serving http://127.0.0.1:{port}/"
+        status, _, body = get(port, "/")
+        assert status == 200 and b"/_kali/page." in body        # KALI_QUIT_AFTER still turns the channel on
+        assert not (data / "lifecycle" / "kali-instance.json").exists()
+        assert get(port, "/_kali/ping?challenge=" + "ab" * 16)[0] == 404     # the parent's record, the parent's ping
+    finally:
+        child.terminate()
+        assert child.wait(10) == 0
+        child.stdout.close()
+        child.stderr.close()
+        listener.close()
