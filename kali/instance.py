@@ -223,9 +223,12 @@ class PingChannel:
         self.secret: str | None = None
 
     def __call__(self, request: Request) -> Response:
-        """`GET /_kali/ping?challenge=HEX` -> JSON {app, pid, url, proof}; loopback clients only."""
+        """`GET /_kali/ping?challenge=HEX` -> JSON {app, pid, url, proof}; clients on this machine only."""
         from .security import is_loopback_address
-        if not is_loopback_address(request.client[0]):
+        client = request.client[0]
+        # A program on this machine reaching an app bound to one of its network addresses
+        # connects from that very address.
+        if not is_loopback_address(client) and client != request.server[0]:
             return Response.generic(403, "The ping answers programs on this machine only.")
         if request.method not in ("GET", "HEAD"):
             response = Response.generic(405, f"{request.method} is not allowed here.")

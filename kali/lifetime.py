@@ -33,7 +33,7 @@ __all__ = ["Lifetime", "Interrupted"]
 logger = logging.getLogger("kali")
 
 #: How often the watcher looks at the window and the pages (seconds).
-_TICK = 0.25
+_TICK = 0.5
 #: How long a stop may take before the console offers to stop at once.
 _PATIENCE = 1.0
 

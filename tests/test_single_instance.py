@@ -78,6 +78,10 @@ def test_the_ping_proves_the_secret_to_loopback_clients_only() -> None:
     assert ping_client(channel).get("/_kali/ping?challenge=XYZ" + "a" * 20).status == 400
     assert ping_client(channel).post("/_kali/ping?challenge=" + "ab" * 16).status == 405
     assert ping_client(channel, ("192.168.1.9", 5000)).get("/_kali/ping?challenge=" + "ab" * 16).status == 403
+    # An app bound to this machine's network address is pinged from that address.
+    handler = compose_handler(lambda request: "app", channels={"ping": channel}, secure=False)
+    own = Client(handler, host="192.168.1.9:8123", client_address=("192.168.1.9", 5000))
+    assert own.get("/_kali/ping?challenge=" + "ab" * 16).status == 200
 
 
 def test_ping_trusts_only_an_answer_made_with_the_records_secret_and_pid() -> None:
