@@ -67,6 +67,24 @@ def test_an_explicit_busy_port_is_a_one_line_error_with_status_1(tmp_path: Path)
             assert "kali: serving" not in app.output
 
 
+def test_the_first_launch_takes_8080_or_says_why_not(tmp_path: Path) -> None:
+    # 8080 is made busy for the test: held here, or already held by another program.
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen(1)
+    except OSError:
+        holder.close()
+    with holder, LiveApp(LIFECYCLE_APP, tmp_path / "data") as app:
+        port = app.port()
+        assert port != 8080
+        assert app.out[0] == (f"kali: port 8080 (its usual port) is taken by another program, so this time "
+                              f"the app is on port {port}")
+        assert get(port, "/")[0] == 200
+    assert "Traceback" not in app.errors
+    assert InstanceRecord(tmp_path / "data" / "lifecycle").remembered_port() == port
+
+
 def test_the_port_used_last_time_is_used_again_and_a_busy_one_is_replaced(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with LiveApp(LIFECYCLE_APP, data, env={"KALI_PORT": "0"}) as first:
