@@ -19,6 +19,7 @@ still runs on the loop's thread alone.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .server import Server
     from .window import AppWindow
 
-__all__ = ["Lifetime", "Interrupted"]
+__all__ = ["Lifetime", "Interrupted", "leave_signals_to_the_main_thread"]
 
 logger = logging.getLogger("kali")
 
@@ -36,6 +37,18 @@ logger = logging.getLogger("kali")
 _TICK = 0.5
 #: How long a stop may take before the console offers to stop at once.
 _PATIENCE = 1.0
+
+
+def leave_signals_to_the_main_thread() -> None:
+    """Block SIGINT and SIGTERM in the calling (non-main) thread, so the kernel delivers them to the main one.
+
+    A signal delivered to another thread sets Python's flag but interrupts nothing in the
+    main thread: a handler sleeping there, or the loop waiting in select(), would not see
+    it until they return by themselves.
+    """
+    import signal
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 class Interrupted(BaseException):
@@ -65,6 +78,8 @@ class Lifetime:
         self._finishing = False
         self._done = threading.Event()
         self._restore: Callable[[], None] = lambda: None
+        self._wake: socket.socket | None = None
+        self._previous_wakeup = -1
 
     def stop(self, reason: str) -> None:
         """Ask the server to finish the responses in flight and stop (safe from any thread or signal handler)."""
@@ -89,6 +104,7 @@ class Lifetime:
         finally:
             self._finishing = True
             self._done.set()
+            self._stop_waking_on_signals()
         if self.reason is None:
             self.reason = "a response asked the app to stop (shut_down)"
 
@@ -96,6 +112,7 @@ class Lifetime:
         """Note that a second signal stopped the app at once (whatever it was doing)."""
         self._finishing = True
         self._done.set()
+        self._stop_waking_on_signals()
         self.reason = f"at once, by a second {interruption.args[0]}: the request in flight was abandoned"
 
     def close_window(self) -> None:
@@ -112,6 +129,7 @@ class Lifetime:
     # -- the watcher -----------------------------------------------------------------------------
 
     def _watch(self) -> None:
+        leave_signals_to_the_main_thread()
         offered = False
         while not self._done.wait(_TICK):
             now = time.monotonic()
@@ -169,8 +187,30 @@ class Lifetime:
         for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
             if sig is not None:
                 previous[sig] = signal.signal(sig, on_signal)
+        self._wake_on_signals()
 
         def restore() -> None:
+            self._stop_waking_on_signals()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return restore
+
+    def _wake_on_signals(self) -> None:
+        """Have a signal wake the loop from select(), even one the kernel delivered to another thread."""
+        import signal
+        wake = self.server.wakeup_socket()
+        wake.setblocking(False)
+        try:
+            self._previous_wakeup = signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            wake.close()
+            return
+        self._wake = wake
+
+    def _stop_waking_on_signals(self) -> None:
+        """Put the previous wakeup fd back and close ours (the loop is gone: nothing reads it)."""
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            import signal
+            signal.set_wakeup_fd(self._previous_wakeup)
+            wake.close()

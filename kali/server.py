@@ -162,6 +162,13 @@ class Server:
             host = f"[{host}]"
         return f"{self.scheme}://{host}:{self.port}/"
 
+    def wakeup_socket(self) -> socket.socket:
+        """A duplicate of the socket that wakes the loop when a byte is sent to it (for signal.set_wakeup_fd).
+
+        The caller closes it; until then it stays valid even after the loop has closed its own.
+        """
+        return self._wake_w.dup()
+
     def stop(self) -> None:
         """Ask the loop to finish responses in flight and return (safe from any thread or signal)."""
         self._stopping = True

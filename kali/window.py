@@ -190,6 +190,8 @@ def open_tab(url: str, cleanup: str | None = None, keep_seconds: float = 60.0) -
     """
     def target() -> None:
         import webbrowser
+        from .lifetime import leave_signals_to_the_main_thread
+        leave_signals_to_the_main_thread()
         try:
             if not webbrowser.open(url):
                 logger.warning("no browser could be opened: open %s yourself", url)

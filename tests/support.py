@@ -238,8 +238,11 @@ class LiveApp:
                     if text in line:
                         return line
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)):
-                    raise AssertionError(f"no line with {text!r} within {timeout} s; stdout:\n{self.output}\n"
+                ended = self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)
+                if left <= 0 or ended:
+                    how = f"the process ended with status {self.proc.returncode}" if ended else \
+                        f"not within {timeout} s"
+                    raise AssertionError(f"no line with {text!r}: {how}; stdout:\n{self.output}\n"
                                          f"stderr:\n{self.errors}")
                 self._changed.wait(min(left, 0.2))
 

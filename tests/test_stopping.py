@@ -146,3 +146,12 @@ def test_an_exception_escaping_the_loop_still_closes_the_databases_and_releases_
     assert record.acquire() and set(record.read()) == {"port"}
     record.release()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_delivered_to_another_thread_still_stops_the_idle_loop(tmp_path: Path) -> None:
+    with LiveApp(LIFECYCLE_APP, tmp_path / "data", env={"KALI_PORT": "0"}) as app:
+        port = app.port()
+        assert get(port, "/signal-from-a-thread")[0] == 200
+        # Nothing else happens: only the signal's wakeup byte can end the loop's wait.
+        assert app.wait(10) == 0
+        assert app.out[-1] == "kali: stopped (SIGTERM was received)"

@@ -37,6 +37,19 @@ def app(request: Request) -> object:
         print("slow handler started", flush=True)
         time.sleep(60)
         return "slow"
+    if request.path == "/signal-from-a-thread":
+        # The kernel may deliver a signal to any thread: this one takes a SIGTERM while the
+        # main thread waits in select().
+        import signal
+        import threading
+
+        def take_it() -> None:
+            time.sleep(0.3)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+            time.sleep(30)
+
+        threading.Thread(target=take_it, daemon=True).start()
+        return "a thread will take a SIGTERM"
     if request.path == "/quit":
         return Response("bye", shut_down=True)
     return Response.generic(404, "nothing here")
