@@ -54,6 +54,8 @@ _JOIN_SECONDS = 5.0
 LISTEN_FD_VARIABLE = "KALI_LISTEN_FD"
 #: How long the private launch page stays on disk after the browser was asked to open it.
 _LAUNCH_PAGE_SECONDS = 60
+#: The page a second launch of a private app opens, in its data folder.
+_SECOND_LAUNCH_PAGE = "kali-open.html"
 
 
 def serve_http(handler: Handler, *, port: int | None = None, address: str = "127.0.0.1",
@@ -173,6 +175,8 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
         finally:
             if record is not None:
                 record.release()
+                # A second launch's page for a private app: its token is dead now.
+                (folder / _SECOND_LAUNCH_PAGE).unlink(missing_ok=True)
             if launch_folder is not None:
                 shutil.rmtree(launch_folder, ignore_errors=True)
             if lifetime is not None:
@@ -403,7 +407,7 @@ def _launch_page_in(folder: Path, url: str) -> str:
     This process exits at once, so the page stays; it holds the running instance's token,
     which the instance record beside it holds too.
     """
-    path = folder / "kali-open.html"
+    path = folder / _SECOND_LAUNCH_PAGE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(_launch_page(url))

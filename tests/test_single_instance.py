@@ -150,6 +150,8 @@ def test_a_second_launch_of_a_private_app_opens_it_through_a_private_page(tmp_pa
         page = Path(link[len("file://"):])
         assert stat.S_IMODE(page.stat().st_mode) == 0o600
         assert f"{url}?kali_token={token}" in page.read_text()
+        first.stop()
+    assert not page.exists(), "the page with the dead token is removed when the app stops"
 
 
 def test_an_instance_killed_with_sigkill_is_taken_over_on_its_port(tmp_path: Path) -> None:
