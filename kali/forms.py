@@ -79,7 +79,7 @@ __all__ = [
     # elements
     "Element", "Entry", "Memo", "Pick", "Checkbox", "RadioGroup", "Hidden", "FileField",
     # the servlet
-    "Formlet", "SaveError", "FORM_ERRORS",
+    "Formlet", "SaveError", "FORM_ERRORS", "ConvertedValues",
     # CSRF tokens
     "CSRF_FIELD", "csrf_token", "csrf_input", "verify_csrf_token", "add_csrf_tokens", "html_attrs",
     # uploaded CSV files (defined in kali.csvio)
@@ -628,7 +628,14 @@ class Formlet:
         return None
 
     def semantic_checks(self, native: dict[str, Any]) -> Mapping[str, str] | None:
-        """Rules involving several fields, run when every field converted: {field or '_form': message}."""
+        """Rules involving several fields: {field or '_form': message}, or raise ValidationError.
+
+        They run together with the fields' own checks, so every error shows in one round.
+        `native` is a `ConvertedValues` dict: when a field failed to convert it is not in
+        there, and reading it (`native["x"]`, `native.get("x")`) ends this method quietly
+        (the field shows its own error); test `native.converted("a", "b")` first to run the
+        rules that need only other fields.
+        """
         return None
 
     def save(self, native: dict[str, Any], request: Request) -> Any:
@@ -721,11 +728,15 @@ class Formlet:
                 native[name] = self.elements[name].convert(raw)
             except ValidationError as exc:
                 errors[name] = exc.message
-        if not errors:
-            try:
-                _merge(errors, self.semantic_checks(native), self.elements)
-            except ValidationError as exc:
-                errors[FORM_ERRORS] = exc.message
+        # The cross-field rules run even when some fields failed, so the user sees every error
+        # in one round; a rule that reads a field that did not convert stops there.
+        checked = ConvertedValues(native, failed=errors)
+        try:
+            _merge(errors, self.semantic_checks(checked), self.elements)
+        except ValidationError as exc:
+            _merge(errors, exc.message, self.elements)
+        except _NotConverted:
+            pass        # that field shows its own error already
         if errors:
             return self.show(request, raws, errors, code=422)
         try:
@@ -770,6 +781,40 @@ class Formlet:
         if self.csrf_protect:
             page = add_csrf_tokens(page, request)
         return Response(page, code=code)
+
+
+class _NotConverted(Exception):
+    """A cross-field rule read a field that failed to convert: the rule cannot run (not an error)."""
+
+
+class ConvertedValues(dict[str, Any]):
+    """The converted fields of a submitted form, as `semantic_checks` sees them.
+
+    A plain dict of field name -> value, except that a field which failed to
+    convert is missing, and reading it (`values[name]`, `values.get(name)`) raises
+    an exception the Formlet catches: the rule that needed it stops quietly, since
+    the field already shows its own error.
+    """
+
+    def __init__(self, values: Mapping[str, Any], *, failed: Iterable[str] = ()) -> None:
+        super().__init__(values)
+        #: The fields that did not convert (they have an error of their own).
+        self.failed = frozenset(failed)
+
+    def converted(self, *names: str) -> bool:
+        """Whether every one of these fields converted (a rule about them can run)."""
+        return not self.failed.intersection(names)
+
+    def __missing__(self, key: str) -> Any:
+        if key in self.failed:
+            raise _NotConverted(key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a field, `default` if the form has no such field."""
+        if key in self.failed:
+            raise _NotConverted(key)
+        return super().get(key, default)
 
 
 def _field_of(record: Any, name: str) -> Any:
