@@ -573,14 +573,6 @@ class SaveError(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
-_DEFAULT_STYLE = (
-    "body{font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:40em;padding:0 1em;color:#222}"
-    "label{font-weight:600}input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;"
-    "font:inherit;padding:.3em;min-width:20em;max-width:100%}"
-    "[aria-invalid=true]{border:2px solid #b00020}.field-error,.form-error{color:#b00020;display:block}"
-    ".form-error{border:1px solid #b00020;padding:.5em 1em}.file-note{display:block;font-size:.9em}")
-
-
 class Formlet:
     """A servlet that edits one record through a form: GET shows it, POST validates and saves or shows errors.
 
@@ -647,11 +639,16 @@ class Formlet:
                                   f"it should store {sorted(native)} and return a redirect")
 
     def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
-        """The page showing the form: `fields` are name -> field HTML (errors included), `errors` name -> message."""
-        return ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<meta name=\"viewport\" content=\"width=device-width\"><title>", _esc(self.title),
-                "</title><style>", _DEFAULT_STYLE, "</style></head><body><h1>", _esc(self.title),
-                "</h1>\n", self.form(fields, errors), "</body></html>\n"]
+        """The page showing the form: `fields` are name -> field HTML (errors included), `errors` name -> message.
+
+        The default is a page in kali's look (`kali.pages`: the shipped stylesheet, a
+        bar with a way home, the flash messages sent to this page), the `title` and `form()`.
+        """
+        from .flash import flashed_messages
+        from .pages import kali_page
+        flashes = flashed_messages(self.request) if self.request is not None else []
+        return kali_page(self.title, ["<h1>", _esc(self.title), "</h1>\n", self.form(fields, errors)],
+                         flashes=flashes, page_class="kali-page kali-form")
 
     # -- building blocks for display
 
