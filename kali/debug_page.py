@@ -68,6 +68,7 @@ _STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;background:#fff;
  margin:0 auto;max-width:75rem;padding:1rem;overflow-wrap:anywhere}
 :where(.kali-debug) pre,:where(.kali-debug) code{background:none;padding:0;border-radius:0}
+section.error{color:inherit}
 h1{font-size:1.4rem;margin:.2em 0 .4em}
 h2{font-size:1.1rem;margin:1.5em 0 .5em}
 h2 small,.at small{font-weight:normal;color:#59636e}
