@@ -265,6 +265,31 @@ def test_datebook_flow_in_chromium(browser: Any, tmp_path: Path) -> None:
         page.close()
 
 
+def test_a_missing_page_inside_the_datebook_shows_its_navigation(browser: Any, tmp_path: Path) -> None:
+    with running_example("datebook", env={"KALI_DATEBOOK_DB": str(tmp_path / "db.sqlite3")}) as url:
+        page = browser.new_page()
+        problems = Problems(page)
+        for path, section in (("/contacts/999", "Contacts"), ("/tasks/nothing/here", "Tasks"), ("/nowhere", None)):
+            problems.expect(404, path)
+            response = page.goto(url + path.lstrip("/"), wait_until="load")
+            assert response is not None and response.status == 404
+            # The datebook's own bar: its sections (the one the path is in is current) and its search.
+            assert page.title() == "404 Not Found · Datebook"
+            nav = page.locator(".bar nav[aria-label=Sections] a")
+            assert nav.all_text_contents() == ["Dashboard", "Contacts", "Appointments", "Tasks"]
+            current = page.locator(".bar nav a[aria-current=page]").all_text_contents()
+            assert current == ([section] if section else [])
+            assert page.is_visible(".bar .search input")
+            # Styled like every other page (kali.css's bar, datebook.css), with a way back.
+            assert page.eval_on_selector(".bar", "e => getComputedStyle(e).display") == "flex"
+            assert page.get_attribute("main a[href='/']", "href") == "/"
+        with page.expect_navigation():
+            page.click(".bar nav >> text=Tasks")
+        assert page.url == f"{url}tasks/"
+        problems.check()
+        page.close()
+
+
 def test_dashboard_screenshot_for_the_readme(browser: Any, tmp_path: Path) -> None:
     """The sample data on a pinned day, photographed for docs/datebook.png (written only when it changed)."""
     env = {"KALI_DATEBOOK_DB": str(tmp_path / "db.sqlite3"), "KALI_DATEBOOK_TODAY": SCREENSHOT_DAY}
