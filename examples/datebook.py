@@ -35,8 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from kali import (HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, error_pages,  # noqa: E402
                   guard, open_database, serve_http)
-from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, CSVTable, Entry,  # noqa: E402
-                        EnumLens, FileField, Formlet, Lens, Memo, Pick, SaveError, ValidationError,
+from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, ConvertedValues,  # noqa: E402
+                        CSVTable, Entry, EnumLens, FileField, Formlet, Lens, Memo, Pick, SaveError, ValidationError,
                         add_csrf_tokens, nullable, read_csv, verify_csrf_token)
 from kali.csvio import csv_chunks  # noqa: E402
 from kali.flash import flash, flashed_messages  # noqa: E402
@@ -551,11 +551,16 @@ class AppointmentForm(Formlet):
             return find("appointment", self.appointment_id)
         return {"day": today(), "contact_id": contact_from_query(request)}
 
-    def semantic_checks(self, native: dict[str, Any]) -> dict[str, str] | None:
-        """Rules about several fields, run once each field is valid on its own."""
+    def semantic_checks(self, native: ConvertedValues) -> dict[str, str] | None:
+        """Rules about several fields. They run with the fields' own checks, so a typo in the title
+        and an end before the start show up together; each rule needs its fields to be valid."""
+        if not native.converted("starts", "ends"):
+            return None         # a time that is not a time has its own message already
         starts, ends = native["starts"], native["ends"]
         if ends is not None and ends <= starts:
             return {"ends": f"The end must be after the start ({starts})."}
+        if not native.converted("day"):
+            return None
         # Two appointments may not overlap. An appointment without an end is a moment.
         clash = db.execute(
             "SELECT title, starts, ends FROM appointment WHERE day = :day AND id IS NOT :id "

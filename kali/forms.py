@@ -619,14 +619,14 @@ class Formlet:
         """
         return None
 
-    def semantic_checks(self, native: dict[str, Any]) -> Mapping[str, str] | None:
+    def semantic_checks(self, native: ConvertedValues) -> Mapping[str, str] | None:
         """Rules involving several fields: {field or '_form': message}, or raise ValidationError.
 
         They run together with the fields' own checks, so every error shows in one round.
         `native` is a `ConvertedValues` dict: when a field failed to convert it is not in
-        there, and reading it (`native["x"]`, `native.get("x")`) ends this method quietly
-        (the field shows its own error); test `native.converted("a", "b")` first to run the
-        rules that need only other fields.
+        there, and reading it (`native["x"]`, `native.get("x")`) skips this check as a whole,
+        messages and all (the field shows its own error).  Guard each rule with
+        `native.converted("a", "b")` so that the rules whose fields did convert still run.
         """
         return None
 

@@ -345,6 +345,10 @@ def test_appointment_checks(client: Client, db: sqlite3.Connection) -> None:
     response = submit(client, "/appointments/new", appointment(starts="14:00", ends="13:30"))
     assert response.status == 422
     assert error_of(response.text, "ends") == "The end must be after the start (14:00)."
+    # ...and together with the other fields' errors: one round shows both.
+    page = submit(client, "/appointments/new", appointment(title="", starts="14:00", ends="13:30")).text
+    assert error_of(page, "title") == "This field is required."
+    assert error_of(page, "ends") == "The end must be after the start (14:00)."
 
     assert submit(client, "/appointments/new", appointment(title="Dentist", starts="9:30", ends="10:30")).status == 303
     assert db.execute("SELECT starts, ends FROM appointment").fetchone()[:] == ("09:30", "10:30")
