@@ -38,6 +38,11 @@ Placeholders
     :class:`TemplateRuntimeError` naming the parameter, file and line. Extra
     parameters are ignored, so one dict can feed several templates.
 
+    Some names need no passing: ``{kali.css}`` and ``{kali.icon}`` (the URLs of
+    the stylesheet and icon that ship with kali), ``{.kali.head}`` (both as
+    ``<link>`` tags), and the ``globals=`` given to a Template or
+    TemplateFolder (e.g. ``flashes`` for a layout). A passed parameter wins.
+
 Braces
     ``{`` starts a placeholder only when a name (or ``.name``) follows it; any
     other ``{`` is literal, so ``a { color: red }`` and ``if (x) { go() }`` in
