@@ -40,7 +40,8 @@ import kali.wsgi
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["serving", "launching", "http", "routing", "responses", "templates", "forms", "sqlite", "security", "testing", "deploying"]
+PAGES = ["serving", "launching", "http", "routing", "responses", "templates", "layouts", "urls", "forms", "sqlite",
+         "security", "testing", "deploying"]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
