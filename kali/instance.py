@@ -231,9 +231,9 @@ class PingChannel:
         if not is_loopback_address(client) and client != request.server[0]:
             return Response.generic(403, "The ping answers programs on this machine only.")
         if request.method not in ("GET", "HEAD"):
-            response = Response.generic(405, f"{request.method} is not allowed here.")
-            response.headers["Allow"] = "GET, HEAD"
-            return response
+            refusal = Response.generic(405, f"{request.method} is not allowed here.")
+            refusal.headers["Allow"] = "GET, HEAD"
+            return refusal
         if self.secret is None:
             return Response.generic(503, "This instance is still starting.")
         challenge = request.GET.get("challenge", "")

@@ -58,9 +58,9 @@ class EventChannel:
     def __call__(self, request: Request) -> Response:
         """Answer `GET /_kali/events` with a stream that stays open as long as the page does."""
         if request.method != "GET":
-            response = Response.generic(405, f"{request.method} is not allowed here.")
-            response.headers["Allow"] = "GET"
-            return response
+            refusal = Response.generic(405, f"{request.method} is not allowed here.")
+            refusal.headers["Allow"] = "GET"
+            return refusal
         response = Response.stream(self._stream(), content_type="text/event-stream")
         response.headers["Cache-Control"] = "no-store"
         response.page_script = False
