@@ -87,7 +87,7 @@ class Stream:
 class Response:
     """Status, headers and a body: an iolist, a `FileBody` or a `Stream`."""
 
-    __slots__ = ("code", "headers", "content", "shut_down")
+    __slots__ = ("code", "headers", "content", "shut_down", "page_script")
 
     def __init__(self, content: IOList | FileBody | Stream = b"", *, code: int = 200,
                  headers: HeadersLike = None, shut_down: bool = False,
@@ -103,6 +103,9 @@ class Response:
         self.content = content
         #: After this response is sent, the server stops.
         self.shut_down = shut_down
+        #: An HTML page gets kali's page script while serve_http's event channel is on
+        #: (quitting when the last page closes); False leaves this page without it.
+        self.page_script = True
 
     @property
     def status(self) -> int:

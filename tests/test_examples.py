@@ -121,7 +121,8 @@ def browser_marker(tmp_path: Path) -> tuple[Path, Path]:
 
 def demo_env(tmp_path: Path, fake_browser: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
-    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_DATA_DIR=str(tmp_path / "data"),
+    # A tab, so the fake $BROWSER is what opens even where a Chromium-family browser could show a window.
+    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_WINDOW="tab", KALI_DATA_DIR=str(tmp_path / "data"),
                KALI_DATEBOOK_DB=str(tmp_path / "datebook.sqlite3"), KALI_GUARD_DB=str(tmp_path / "guard.sqlite3"),
                KALI_UPLOADS_DIR=str(tmp_path / "uploads"))
     return env
@@ -185,10 +186,10 @@ def test_demo_cmd_mirrors_demo_sh() -> None:
     cmd = DEMO_CMD.read_text(encoding="ascii")
     sh = (ROOT / "demo.sh").read_text(encoding="utf-8")
     # Every word demo.sh understands, demo.cmd understands too.
-    for word in ("list", "-h", "--help", "test", "--port", "--no-browser"):
+    for word in ("list", "-h", "--help", "test", "--port", "--no-browser", "--tab"):
         assert f'"{word}"' in sh or f"{word})" in sh or f"| {word}" in sh or f"{word} |" in sh, word
         assert f'"{word}"' in cmd, f"demo.cmd does not handle {word}"
-    for name in ("KALI_PORT", "KALI_NO_BROWSER", "PYTHON", ".kali-requirements", "tests/requirements.txt",
+    for name in ("KALI_PORT", "KALI_NO_BROWSER", "KALI_WINDOW", "PYTHON", ".kali-requirements", "tests/requirements.txt",
                  "examples/catalog.py"):
         assert name in sh and name.replace("/", "\\") in cmd, name
     assert "exit /b 2" in cmd and "exit 2" in sh          # an unknown example is an error in both
