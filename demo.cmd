@@ -3,6 +3,7 @@ rem kali's front door on Windows: run an example app, or set up and run the test
 rem   demo                 list the examples
 rem   demo intro           run examples\intro.py (needs nothing but Python)
 rem   demo NAME --port 8090 --no-browser
+rem   demo NAME --tab      open the app in a browser tab rather than a window of its own
 rem   demo test [pytest args]   create .venv with the test tools, run every test
 setlocal
 cd /d "%~dp0"
@@ -22,7 +23,7 @@ if not exist "examples\%NAME%.py" (
   %PY% examples\catalog.py 1>&2
   exit /b 2
 )
-rem --port and --no-browser become the environment variables every kali app honours.
+rem --port, --no-browser and --tab become the environment variables every kali app honours.
 rem (cmd splits --port=8090 at the "=" by itself, so that spelling works too.)
 rem Each block reads its arguments before its shifts run; "goto flags" then reads the next ones.
 :flags
@@ -34,6 +35,11 @@ if /i "%~1"=="--port" (
 )
 if /i "%~1"=="--no-browser" (
   set "KALI_NO_BROWSER=1"
+  shift
+  goto flags
+)
+if /i "%~1"=="--tab" (
+  set "KALI_WINDOW=tab"
   shift
   goto flags
 )

@@ -4,6 +4,7 @@
 #   ./demo.sh                 list the examples
 #   ./demo.sh intro           run examples/intro.py (needs nothing but Python)
 #   ./demo.sh NAME --port 8090 --no-browser
+#   ./demo.sh NAME --tab      open the app in a browser tab rather than a window of its own
 #   ./demo.sh test [pytest args]   create .venv with the test tools, run every test
 set -e
 cd "$(dirname "$0")"
@@ -37,12 +38,13 @@ if [ ! -f "examples/$name.py" ]; then
   "$PYTHON" examples/catalog.py >&2
   exit 2
 fi
-# --port and --no-browser become the environment variables every kali app honours.
+# --port, --no-browser and --tab become the environment variables every kali app honours.
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) export KALI_PORT="$2"; shift 2 ;;
     --port=*) export KALI_PORT="${1#--port=}"; shift ;;
     --no-browser) export KALI_NO_BROWSER=1; shift ;;
+    --tab) export KALI_WINDOW=tab; shift ;;
     *) break ;;
   esac
 done

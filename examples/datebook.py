@@ -33,13 +33,13 @@ HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, str(HERE.parent))
 
-from kali import (HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, guard,  # noqa: E402
-                  open_database, serve_http, set_error_page)
-from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, CSVTable, Entry,  # noqa: E402
-                        EnumLens, FileField, Formlet, Lens, Memo, Pick, SaveError, ValidationError,
+from kali import (HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, error_pages,  # noqa: E402
+                  guard, open_database, serve_http)
+from kali.forms import (CSRF_FIELD, DATE, FORM_ERRORS, REQUIRED, STRING, Checkbox, ConvertedValues,  # noqa: E402
+                        CSVTable, Entry, EnumLens, FileField, Formlet, Lens, Memo, Pick, SaveError, ValidationError,
                         add_csrf_tokens, nullable, read_csv, verify_csrf_token)
 from kali.csvio import csv_chunks  # noqa: E402
-from kali.http import STATUS_PHRASES  # noqa: E402
+from kali.flash import flash, flashed_messages  # noqa: E402
 from kali.iolist import to_bytes  # noqa: E402
 
 
@@ -134,17 +134,25 @@ SECTIONS = [("/", "Dashboard"), ("/contacts/", "Contacts"), ("/appointments/", "
             ("/tasks/", "Tasks")]
 
 
-def layout(request: Request | None, title: str) -> dict[str, Any]:
-    """The parameters layout.tpl needs on every page: title, the section bar, the search box."""
-    path = request.path if request is not None else ""
+def layout(request: Request, title: str) -> dict[str, Any]:
+    """The parameters layout.tpl needs on every page: title, the section bar, the search box, flash messages."""
+    try:
+        path = request.path
+        search = request.GET.get("q", "") if path == "/contacts/" else ""
+    except HTTPError:
+        # A path or query that is not UTF-8 is a 400 page, which is drawn with this layout too.
+        path = search = ""
     nav = [{"href": href, "label": label,
             "current": path == href if href == "/" else path.startswith(href)}
            for href, label in SECTIONS]
     return {"title": title, "nav": nav,
             # The search box in the bar shows the search while one is on screen.
-            "search": request.GET.get("q", "") if request is not None and path == "/contacts/" else "",
+            "search": search,
+            # What the last action did ("Contact saved."), flashed by the handler that redirected
+            # here; read once, so a reload does not show it again.
+            "flashes": flashed_messages(request),
             # Where a little form (Done, Delete) should send the browser back to afterwards.
-            "here": request.target if request is not None else "/"}
+            "here": request.target}
 
 
 def render(request: Request, name: str, title: str, **params: Any) -> Response:
@@ -367,14 +375,15 @@ class ContactForm(Formlet):
             who = owner["name"] if owner is not None else "Another contact"
             # SaveError shows the form again, with this message next to the e-mail field.
             raise SaveError({"email": f"{who} already has this e-mail address."}) from None
-        return Response.redirect(f"/contacts/{self.contact_id}?saved=1")
+        # The contact's page says so once, after the redirect: flash() carries the message there in
+        # a signed cookie, and the page's layout shows it (a reload does not show it again).
+        return flash(Response.redirect(app.url_for(ContactForm, self.contact_id)), "Contact saved.", "success")
 
     def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
         """The contact page: the form (each field's HTML carries its error), and what links to the contact."""
         request = self.request
         params: dict[str, Any] = {"fields": fields, "form_error": errors.get(FORM_ERRORS),
-                                  "contact": None, "appointments": None, "tasks": None,
-                                  "saved": False}
+                                  "contact": None, "appointments": None, "tasks": None}
         if self.contact_id is None:
             title = "New contact"
         else:
@@ -382,7 +391,6 @@ class ContactForm(Formlet):
             title = contact["name"]     # the stored name: the typed one may be blank or wrong
             params.update(
                 contact=contact,
-                saved=request.GET.get("saved") == "1" and request.method == "GET",
                 appointments=db.execute(
                     "SELECT * FROM appointment WHERE contact_id = ? ORDER BY day DESC, starts DESC LIMIT 20",
                     (self.contact_id,)).fetchall(),
@@ -543,11 +551,16 @@ class AppointmentForm(Formlet):
             return find("appointment", self.appointment_id)
         return {"day": today(), "contact_id": contact_from_query(request)}
 
-    def semantic_checks(self, native: dict[str, Any]) -> dict[str, str] | None:
-        """Rules about several fields, run once each field is valid on its own."""
+    def semantic_checks(self, native: ConvertedValues) -> dict[str, str] | None:
+        """Rules about several fields. They run with the fields' own checks, so a typo in the title
+        and an end before the start show up together; each rule needs its fields to be valid."""
+        if not native.converted("starts", "ends"):
+            return None         # a time that is not a time has its own message already
         starts, ends = native["starts"], native["ends"]
         if ends is not None and ends <= starts:
             return {"ends": f"The end must be after the start ({starts})."}
+        if not native.converted("day"):
+            return None
         # Two appointments may not overlap. An appointment without an end is a moment.
         clash = db.execute(
             "SELECT title, starts, ends FROM appointment WHERE day = :day AND id IS NOT :id "
@@ -834,18 +847,16 @@ def add_sample_data(request: Request) -> Response:
 
 # == serving ===============================================================================
 
-#: The app as the server runs it: every request goes through the transaction guard.
-handler = guard(app, db)
+def error_page(request: Request, error: HTTPError) -> Any:
+    """Error pages (404, 405, 400, 403, 409, 422...) in the datebook's own layout: its bar, its sections."""
+    return templates("error", **layout(request, error.title), message=error.message, detail=error.detail)
 
 
-def error_page(code: int, message: str, detail: str | None) -> Any:
-    """Error pages (404, 400, 403, 500...) in the datebook's own layout."""
-    title = f"{code} {STATUS_PHRASES.get(code, 'Error')}"
-    return templates("error", **layout(None, title), code=code, message=message, detail=detail)
+#: The app as the server runs it. error_pages() draws the error pages made inside the app with
+#: error_page() (a request that asks for JSON gets JSON instead), and every request goes through
+#: the transaction guard.
+handler = guard(error_pages(app, error_page), db)
 
 
 if __name__ == "__main__":
-    # Set here rather than at import: the error page is process-wide, and the tests import
-    # this module next to other apps.
-    set_error_page(error_page)
     serve_http(handler)

@@ -19,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, os.path.dirname(HERE))
 
-from kali import Request, Response, Router, StaticFolder, escape, guard, open_database, serve_http  # noqa: E402
+from kali import Request, Response, Router, escape, guard, open_database, serve_http  # noqa: E402
+from kali.reserved import asset_url  # noqa: E402
 
 # open_database() sets the file up the way a personal tool should: WAL (another program can
 # read it while the app runs), synchronous=FULL (a saved write survives a crash or power
@@ -37,8 +38,10 @@ def home_page() -> list[object]:
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Guard - kali</title>",
-        "<link rel='icon' href='/static/favicon.svg'><link rel='stylesheet' href='/static/kali.css'>",
-        "</head><body><header class='bar'><a class='brand' href='/'><img src='/static/favicon.svg' alt=''>kali</a>",
+        # kali's stylesheet and icon ship with kali, at the /_kali/ addresses asset_url() gives.
+        "<link rel='icon' href='", asset_url("icon.svg"), "'><link rel='stylesheet' href='", asset_url("kali.css"),
+        "'></head><body><header class='bar'><a class='brand' href='/'><img src='", asset_url("icon.svg"),
+        "' alt='' width='22' height='22'>kali</a>",
         "<span class='example'>guard</span></header><main>",
         "<h1>Tasks</h1><ul class='items' id='tasks'>",
         # Rows from open_database() are addressable by column name.
@@ -65,8 +68,6 @@ def home_page() -> list[object]:
 
 # The app is a Router; the whole of it is guarded below, in serve_http(guard(app, db)).
 app = Router()
-# The stylesheet all the examples share (see the static_content example).
-app.delegate_folder("/static/", StaticFolder(os.path.join(HERE, "static")))
 
 
 @app.function("/")

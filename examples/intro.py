@@ -1,4 +1,4 @@
-"""The first app: routes, wildcards, typed query parameters, plain text vs HTML, error pages.
+"""The first app: routes, wildcards, typed query parameters, plain text vs HTML, error pages, links.
 
 Read this file top to bottom, then run it with `./demo.sh intro` (`demo intro`
 on Windows, or `python examples/intro.py`) and click every link on its home
@@ -13,26 +13,27 @@ HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, str(HERE.parent))
 
-from kali import HTTPError, Response, Router, StaticFolder, escape, serve_http  # noqa: E402
+from kali import HTTPError, Request, Response, Router, error_pages, escape, serve_http  # noqa: E402
+from kali.reserved import asset_url  # noqa: E402
 
 # A Router is the app: it sends each request to whatever is published at its path.
 app = Router()
-
-# The shared stylesheet lives in examples/static/; the static_content example explains this line.
-app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 
 def page(title: str, *body: object) -> list[object]:
     """Wrap some HTML in the page every example shares (head, stylesheet, top bar)."""
     # A handler may return a list of strings (nested as deep as you like): kali sends the
     # pieces one after another without joining them, so there is no need to build one big string.
+    # kali.css and the icon ship with kali; asset_url() gives the /_kali/ address every app serves
+    # them at (the name changes with their content, so browsers may keep them for good).
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>", escape(title), " - kali intro</title>",
-        "<link rel='icon' href='/static/favicon.svg'><link rel='stylesheet' href='/static/kali.css'>",
-        "</head><body><header class='bar'><a class='brand' href='/'>",
-        "<img src='/static/favicon.svg' alt=''>kali</a><span class='example'>intro</span></header>",
+        "<link rel='icon' href='", asset_url("icon.svg"), "'><link rel='stylesheet' href='",
+        asset_url("kali.css"), "'></head><body><header class='bar'><a class='brand' href='/'>",
+        "<img src='", asset_url("icon.svg"), "' alt='' width='22' height='22'>kali</a>",
+        "<span class='example'>intro</span></header>",
         "<main>", body, "</main></body></html>",
     ]
 
@@ -55,12 +56,16 @@ def home() -> list[object]:
         "so kali answers 400 and says which parameter was wrong</li>",
         "<li><a href='/add/2/40'>/add/2/40</a> is plain text; <a href='/add/2/forty'>/add/2/forty</a> ",
         "does not match the <code>int</code> wildcards, so it is a 404</li>",
+        "<li><a href='", escape(app.url_for("hello", "Zoë & Bo")), "'>a link built by <code>app.url_for</code></a>: ",
+        "the path of a published function from its name and its wildcard values, encoded</li>",
         "</ul><h2>What errors look like</h2><ul>",
         "<li><a href='/broken'>/broken</a>: a function that raises. You get a 500 page with the ",
         "traceback (only ever shown to a browser on this machine)</li>",
         "<li><a href='/secret'>/secret</a>: a function that refuses with <code>HTTPError(403, ...)</code></li>",
         "<li><a href='/nowhere'>/nowhere</a>: nothing is published there, so the router answers 404</li>",
-        "</ul><p class='muted'>Next: <code>./demo.sh static_content</code>.</p>",
+        "</ul><p>The error pages wear this example's own look: one call, ",
+        "<code>error_pages(app, error_page)</code>, at the bottom of the file.</p>",
+        "<p class='muted'>Next: <code>./demo.sh static_content</code>.</p>",
     )
 
 
@@ -103,7 +108,18 @@ def secret() -> list[object]:
 
 # Nothing is published at /nowhere: the router answers 404 by itself.
 
+
+def error_page(request: Request, error: HTTPError) -> list[object]:
+    """Every error page of the app (404, 403, 400...) in the same page as the others, with a way home."""
+    return page(error.title, "<h1>", escape(error.title), "</h1><p class='notice error'>", escape(error.message),
+                "</p><p><a href='/'>Back to the start</a></p>")
+
+
+# error_pages() wraps the app: the pages kali makes for its errors (the router's 404, an HTTPError
+# raised by a handler) are drawn by error_page() instead. A request asking for JSON gets JSON.
+handler = error_pages(app, error_page)
+
 if __name__ == "__main__":
     # Prints the address, opens your browser and serves until Ctrl-C. `./demo.sh intro --port 8090
     # --no-browser` sets KALI_PORT and KALI_NO_BROWSER, which serve_http reads.
-    serve_http(app)
+    serve_http(handler)

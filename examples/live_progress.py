@@ -19,7 +19,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from kali import Pause, Response, Router, StaticFolder, TemplateFolder, serve_http  # noqa: E402
 
-templates = TemplateFolder(HERE.parent / "templates")
+# The layout all the examples share (templates/common/layout.tpl) shows flash messages; this
+# example never flashes one, so `flashes` is a global name: empty unless a handler passes some.
+templates = TemplateFolder(HERE.parent / "templates", globals={"flashes": ()})
 
 LIMIT = 2_000_000      # count the primes below this...
 STEPS = 25             # ...in this many steps...

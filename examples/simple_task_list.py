@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, str(HERE.parent))
 
-from kali import HTTPError, Request, Response, Router, StaticFolder, escape, serve_http  # noqa: E402
+from kali import HTTPError, Request, Response, Router, escape, serve_http  # noqa: E402
+from kali.reserved import asset_url  # noqa: E402
 
 
 # -- the data --------------------------------------------------------------------------------
@@ -70,9 +71,11 @@ def page(title: str, *body: object) -> list[object]:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>", escape(title), " - kali tasks</title>",
-        "<link rel='icon' href='/static/favicon.svg'><link rel='stylesheet' href='/static/kali.css'>",
-        "</head><body><header class='bar'><a class='brand' href='/'>",
-        "<img src='/static/favicon.svg' alt=''>kali</a><span class='example'>simple_task_list</span></header>",
+        # kali's stylesheet and icon ship with kali, at the /_kali/ addresses asset_url() gives.
+        "<link rel='icon' href='", asset_url("icon.svg"), "'><link rel='stylesheet' href='", asset_url("kali.css"),
+        "'></head><body><header class='bar'><a class='brand' href='/'>",
+        "<img src='", asset_url("icon.svg"), "' alt='' width='22' height='22'>kali</a>",
+        "<span class='example'>simple_task_list</span></header>",
         "<main>", body, "</main></body></html>",
     ]
 
@@ -102,7 +105,6 @@ def task_row(task: Task) -> list[object]:
 
 
 app = Router()
-app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 
 # A service is a class owning a folder: do_GET_index answers GET / (the folder itself),

@@ -15,11 +15,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from kali import Router, StaticFolder, serve_http  # noqa: E402
+from kali.reserved import asset_url  # noqa: E402
 
 app = Router()
 
 # The one line this example is about. Every path below /static/ is looked up in examples/static/:
-# /static/kali.css is examples/static/kali.css, /static/static_content/clock.js is in the subfolder.
+# /static/datebook.css is examples/static/datebook.css, /static/static_content/clock.js is in the
+# subfolder.
 #
 # What StaticFolder takes care of, so you do not have to:
 # - nothing outside the folder is ever served: '..', encoded slashes and symbolic links that
@@ -38,20 +40,22 @@ app.delegate_folder("/browse/", StaticFolder(HERE / "static", listing=True))
 
 
 # The page itself is made by Python, but it is only a shell: its look comes from two stylesheets,
-# its picture is a PNG file, and a script file fills in the parts that move.
+# its picture is a PNG file, and a script file fills in the parts that move. One stylesheet and the
+# icon are kali's own: they ship with kali, and every kali app serves them under /_kali/, at the
+# address asset_url() gives (it names their content, so a browser may keep them for good).
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Static files - kali</title>
-<link rel="icon" href="/static/favicon.svg">
-<link rel="stylesheet" href="/static/kali.css">
+<link rel="icon" href="{icon}">
+<link rel="stylesheet" href="{css}">
 <link rel="stylesheet" href="/static/static_content/look.css">
 <script src="/static/static_content/clock.js" defer></script>
 </head>
 <body>
-<header class="bar"><a class="brand" href="/"><img src="/static/favicon.svg" alt="">kali</a>
+<header class="bar"><a class="brand" href="/"><img src="{icon}" alt="" width="22" height="22">kali</a>
 <span class="example">static_content</span></header>
 <main>
 <h1>Static files</h1>
@@ -61,7 +65,7 @@ PAGE = """<!DOCTYPE html>
 <h2>A stylesheet</h2>
 <p class="proof" id="css-proof">This paragraph has a green bar on its left because
 <a href="/static/static_content/look.css">look.css</a> loaded. The rest of the page is styled by
-<a href="/static/kali.css">kali.css</a>, the stylesheet all the examples share.</p>
+<a href="{css}">kali.css</a>, the stylesheet that ships with kali (every kali app serves it).</p>
 
 <h2>A picture</h2>
 <img class="picture" id="picture" src="/static/static_content/sunrise.png" width="320" height="160"
@@ -69,8 +73,8 @@ PAGE = """<!DOCTYPE html>
 
 <h2>A script</h2>
 <p id="js-status" class="notice">If you can read this, JavaScript did not run.</p>
-<p>The script <a href="/static/static_content/clock.js">clock.js</a> also asked the server for the
-stylesheet's headers; these are what make caching work:</p>
+<p>The script <a href="/static/static_content/clock.js">clock.js</a> also asked the server for
+<a href="/static/static_content/notes.txt">notes.txt</a>; these headers are what make caching work:</p>
 <dl id="headers"><dt>Headers</dt><dd>loading...</dd></dl>
 
 <h2>A folder listing</h2>
@@ -80,7 +84,7 @@ stylesheet's headers; these are what make caching work:</p>
 </main>
 </body>
 </html>
-"""
+""".replace("{css}", asset_url("kali.css")).replace("{icon}", asset_url("icon.svg"))
 
 
 @app.function("/")

@@ -15,13 +15,15 @@ HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, str(HERE.parent))
 
-from kali import Router, StaticFolder, TemplateFolder, serve_http  # noqa: E402
+from kali import Router, TemplateFolder, serve_http  # noqa: E402
 
 # One TemplateFolder for the whole top-level templates/ folder: 'templates_tour/tour' is the file
 # templates/templates_tour/tour.tpl, and a template can extend or include any other by such a name
 # (this example's pages extend 'common/layout', the page all the examples share). Files are read
 # when first used and read again whenever they change, so editing one needs no restart.
-templates = TemplateFolder(HERE.parent / "templates")
+# The layout all the examples share (templates/common/layout.tpl) shows flash messages; this
+# example never flashes one, so `flashes` is a global name: empty unless a handler passes some.
+templates = TemplateFolder(HERE.parent / "templates", globals={"flashes": ()})
 
 
 def file_size(size: float) -> str:
@@ -95,7 +97,6 @@ def section(name: str, title: str, explanation: str) -> dict[str, object]:
 
 
 app = Router()
-app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 
 @app.function("/")

@@ -17,14 +17,17 @@ HERE = Path(__file__).resolve().parent
 # Let the example run from a checkout without installing kali.
 sys.path.insert(0, str(HERE.parent))
 
-from kali import HTTPError, Request, Response, Router, StaticFolder, TemplateFolder, serve_http  # noqa: E402
+from kali import HTTPError, Request, Response, Router, TemplateFolder, serve_http  # noqa: E402
+from kali.flash import flash, flashed_messages  # noqa: E402
 from kali.sqlite import data_folder  # noqa: E402
 
 # data_folder() is the per-user place for an app's data, created private (readable by you only).
 FOLDER = Path(os.environ.get("KALI_UPLOADS_DIR") or data_folder("kali-uploads"))
 FOLDER.mkdir(parents=True, exist_ok=True)
 
-templates = TemplateFolder(HERE.parent / "templates")
+# The layout all the examples share (templates/common/layout.tpl) shows flash messages: `flashes`
+# is a global name, empty unless a handler passes some (the file list does).
+templates = TemplateFolder(HERE.parent / "templates", globals={"flashes": ()})
 
 
 def file_size(size: float) -> str:
@@ -75,12 +78,11 @@ def stored_file(name: str) -> Path:
 
 
 app = Router()
-app.delegate_folder("/static/", StaticFolder(HERE / "static"))
 
 
 @app.function("/")
-def listing(uploaded: int = 0) -> list[object]:
-    """The upload form and the list of stored files (?uploaded=N says how many just arrived)."""
+def listing(request: Request) -> list[object]:
+    """The upload form, the list of stored files, and what the last upload did (a flash message)."""
     files: list[dict[str, Any]] = []
     for entry in sorted(os.scandir(FOLDER), key=lambda e: e.name.casefold()):
         if entry.is_file() and not entry.name.startswith("."):
@@ -89,9 +91,9 @@ def listing(uploaded: int = 0) -> list[object]:
             files.append({"name": entry.name, "url_name": quote(entry.name), "size": info.st_size,
                           "modified": datetime.datetime.fromtimestamp(info.st_mtime).strftime("%Y-%m-%d %H:%M")})
     total = sum(f["size"] for f in files)
-    message = f"{uploaded} file(s) uploaded." if uploaded else None
+    # flashed_messages() reads the messages flash() left for this page, once: a reload shows none.
     return templates("uploads/index", files=files, count=len(files), total=total, folder=str(FOLDER),
-                     message=message)
+                     flashes=flashed_messages(request))
 
 
 @app.function("/upload", methods="POST")
@@ -109,8 +111,9 @@ def upload(request: Request) -> Response:
         saved += 1
     if not saved:
         raise HTTPError(400, "No file was chosen: pick one or more files, then press Upload.")
-    # 303: after a POST, the browser GETs the list (reloading it will not upload again).
-    return Response.redirect(f"/?uploaded={saved}")
+    # 303: after a POST, the browser GETs the list (reloading it will not upload again), and the
+    # list says what happened: flash() carries the message to that next page in a signed cookie.
+    return flash(Response.redirect("/"), f"{saved} file{'' if saved == 1 else 's'} uploaded.", "success")
 
 
 @app.function("/files/*")

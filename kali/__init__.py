@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Response": "response",
     "Pause": "response",
     "set_error_page": "response",
+    "error_pages": "error_pages",
     "HTTPError": "errors",
     "Headers": "http",
     "Router": "routing",
@@ -42,7 +43,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "__version__",
-    "serve_http", "Server", "Request", "FormBag", "Response", "Pause", "set_error_page",
+    "serve_http", "Server", "Request", "FormBag", "Response", "Pause", "set_error_page", "error_pages",
     "HTTPError", "Headers", "Router", "RouteError", "StaticFolder",
     "Template", "TemplateLoop", "TemplateFolder", "TemplateError", "TemplateRuntimeError",
     "escape", "register_formatter",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .error_pages import error_pages as error_pages
     from .errors import HTTPError as HTTPError
     from .http import Headers as Headers
     from .request import FormBag as FormBag, Request as Request

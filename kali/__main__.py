@@ -1,4 +1,4 @@
-"""`python -m kali`: the version, where kali is installed, and how to start."""
+"""`python -m kali`: the version, where kali is installed, how to start, and `shortcut` (a launcher for an app)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,15 @@ _FIRST_APP = '''\
     serve_http(app)      # serves http://127.0.0.1:8080/ and opens the browser
 '''
 
-_USAGE = "usage: python -m kali [--version | --help]"
+_USAGE = "usage: python -m kali [--version | --help | shortcut path/to/app.py [--name NAME]]"
 
 # Not the module docstring: that is gone under `python -OO`, and must not repeat the version.
 _HELP = """
     python -m kali --version     prints 'kali' and the version, from kali.__version__
     python -m kali               prints the version and a first app to try
+    python -m kali shortcut app.py [--name NAME]
+                                 makes a launcher to double-click: a .desktop entry (Linux),
+                                 Start-menu and desktop shortcuts (Windows), an .app (macOS)
 """
 
 
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         print(f"kali {__version__}")
         return 0
+    if args[:1] == ["shortcut"]:
+        from .shortcut import main as shortcut
+        return shortcut(args[1:])
     if args in (["--help"], ["-h"]):
         print(_USAGE)
         print(_HELP)

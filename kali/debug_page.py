@@ -60,13 +60,15 @@ def debug_page(request: Any, error: BaseException) -> list[str]:
 
 # -- the page's parts --------------------------------------------------------------------
 
-# The one place the page's look comes from. When kali serves its shared stylesheet
-# under /_kali/, its <link rel="stylesheet"> goes here and _STYLE shrinks to the
-# debug-only rules; until then the page is self-contained.
+# The page links kali's shared stylesheet (kali/assets/kali.css, under /_kali/) like kali's
+# other pages; these are the debug-only rules on top of it. The page stays light in a dark
+# scheme: its highlights are tuned for a white background.
 _STYLE = """
-*{box-sizing:border-box}
+:root{color-scheme:light}
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;background:#fff;
  margin:0 auto;max-width:75rem;padding:1rem;overflow-wrap:anywhere}
+:where(.kali-debug) pre,:where(.kali-debug) code{background:none;padding:0;border-radius:0}
+section.error{color:inherit}
 h1{font-size:1.4rem;margin:.2em 0 .4em}
 h2{font-size:1.1rem;margin:1.5em 0 .5em}
 h2 small,.at small{font-weight:normal;color:#59636e}
@@ -102,10 +104,11 @@ details.plain>summary{cursor:pointer;color:#59636e}
 
 
 def _head(title: str) -> list[str]:
+    from .pages import asset_links
     return ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n",
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
             "<meta name=\"robots\" content=\"noindex\">\n<title>", _e(title), "</title>\n",
-            "<style>", _STYLE, "</style>\n</head><body class=\"kali-debug\">\n"]
+            asset_links(), "<style>", _STYLE, "</style>\n</head><body class=\"kali-debug\">\n"]
 
 
 def _template_block(template_error: Any, error: BaseException) -> list[str]:

@@ -14,13 +14,33 @@ __all__ = ["HTTPError"]
 
 
 class HTTPError(Exception):
-    """An error that becomes an HTTP error response with `status` and a plain `message`."""
+    """An error that becomes an HTTP error response with `status` and a plain `message`.
 
-    def __init__(self, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()) -> None:
+    An error page in the app's own layout (`kali.error_pages`) is given one of these:
+    `status`, `reason` ('Not Found'), `title` ('404 Not Found'), `message` and `detail`.
+    """
+
+    def __init__(self, status: int, message: str = "", headers: Iterable[tuple[str, str]] = (), *,
+                 detail: str | None = None) -> None:
         super().__init__(status, message)
         self.status = status
         self.message = message
         self.headers = list(headers)
+        #: Preformatted text shown under the message (or None).
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        """The status's reason phrase: 'Not Found' for 404 ('Error' for a code without one)."""
+        try:
+            return HTTPStatus(self.status).phrase
+        except ValueError:
+            return "Error"
+
+    @property
+    def title(self) -> str:
+        """The status and its reason phrase, as an error page's heading: '404 Not Found'."""
+        return f"{self.status} {self.reason}"
 
     def __str__(self) -> str:
         try:

@@ -19,7 +19,7 @@ is decided here, once, so all three do the same thing:
 
 from __future__ import annotations
 
-from typing import IO, Iterable
+from typing import IO, TYPE_CHECKING, Iterable, Mapping
 
 from .errors import HTTPError
 from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head
@@ -33,6 +33,9 @@ __all__ = [
     "Reply", "prepare_reply", "refusal",
 ]
 
+if TYPE_CHECKING:
+    from .reserved import Channel
+
 logger = get_logger()
 
 #: Request bodies up to this many bytes are kept in memory; larger ones are spooled to a
@@ -44,7 +47,8 @@ BODY_MEMORY_LIMIT = 1 << 20
 
 def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterable[str] = (),
                     allow_cross_site: Iterable[str] = (), private_token: str | None = None,
-                    debug: bool = True, caller: str = "serve_http()") -> Handler:
+                    debug: bool = True, caller: str = "serve_http()",
+                    channels: Mapping[str, Channel] | None = None) -> Handler:
     """The handler the transports call for `app`: the one place the handler stack is composed.
 
     The layers, outermost first:
@@ -54,7 +58,8 @@ def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterabl
       `secure()` keeps its own wrapper (a second one would refuse the hosts the
       first allows), and options given here as well are an error;
     - kali's own wrappers (`_with_kali_wrappers`), between the security wrapper
-      and the app, so the Host check applies to them too;
+      and the app, so the Host check applies to them too; `channels` are the
+      live channels under `/_kali/` that `serve_http` turns on (`events`, `ping`);
     - the app.
 
     `caller` names the function the options were given to, for the error messages.
@@ -69,23 +74,24 @@ def compose_handler(app: Handler, *, secure: bool = True, allowed_hosts: Iterabl
         if given:
             raise ValueError(f"{' and '.join(given)} are checks of the security wrapper: they need "
                              f"secure=True in {caller}")
-        return _with_kali_wrappers(app, debug=debug)
+        return _with_kali_wrappers(app, debug=debug, channels=channels)
     if isinstance(app, SecurityWrapper):
         if given:
             raise ValueError(f"the handler is already wrapped by kali.security.secure(): pass "
                              f"{' and '.join(given)} either to secure() or to {caller}, not both")
         # The app secured itself: kali's own wrappers go inside its wrapper, around app.handler,
         # in a new wrapper with the app's own settings (the app's object is left as it was).
-        inner = _with_kali_wrappers(app.handler, debug=app.debug)
+        inner = _with_kali_wrappers(app.handler, debug=app.debug, channels=channels)
         if inner is app.handler:
             return app
         return SecurityWrapper(inner, allowed_hosts=app.allowed_hosts, allow_cross_site=app.allow_cross_site,
                                private_token=app.private_token, headers=app.headers, debug=app.debug)
-    return secure_wrapper(_with_kali_wrappers(app, debug=debug), allowed_hosts=allowed_hosts,
+    return secure_wrapper(_with_kali_wrappers(app, debug=debug, channels=channels), allowed_hosts=allowed_hosts,
                           allow_cross_site=allow_cross_site, private_token=private_token, debug=debug)
 
 
-def _with_kali_wrappers(app: Handler, *, debug: bool = True) -> Handler:
+def _with_kali_wrappers(app: Handler, *, debug: bool = True,
+                        channels: Mapping[str, Channel] | None = None) -> Handler:
     """`app` inside kali's own wrappers: the layer between the security wrapper and the app.
 
     `kali.reserved` answers the reserved prefix `/_kali/` (kali's assets, its
@@ -95,8 +101,11 @@ def _with_kali_wrappers(app: Handler, *, debug: bool = True) -> Handler:
     """
     from .reserved import ReservedPaths
     if isinstance(app, ReservedPaths):
-        return app
-    return ReservedPaths(app, debug=debug)
+        if not channels:
+            return app
+        # The app wrapped itself: a new wrapper with its channels and these (the app's object stays as it was).
+        return ReservedPaths(app.handler, channels={**app.channels, **channels}, debug=app.debug)
+    return ReservedPaths(app, channels=channels, debug=debug)
 
 
 def shows_tracebacks(debug: bool, client_address: str) -> bool:

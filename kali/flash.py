@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 from .response import Response
 from .signing import sign, verify
@@ -28,14 +28,30 @@ _MAX_VALUE = 3000
 _LIFETIME = 600
 
 
-class Flash(NamedTuple):
-    """One flash message: its kind ('info', 'success', 'error', ...) and its text."""
+class Flash:
+    """One flash message: its kind ('info', 'success', 'error', ...) and its text.
 
-    kind: str
-    message: str
+    Not a tuple: a template writes `{m}` for the text (a tuple would be flattened
+    into kind and text) and `{m.kind}` for the kind.
+    """
+
+    __slots__ = ("kind", "message")
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.message = message
 
     def __str__(self) -> str:
         return self.message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Flash) and (self.kind, self.message) == (other.kind, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.message))
+
+    def __repr__(self) -> str:
+        return f"Flash({self.kind!r}, {self.message!r})"
 
 
 def _encode(messages: list[Flash]) -> str:

@@ -79,7 +79,7 @@ __all__ = [
     # elements
     "Element", "Entry", "Memo", "Pick", "Checkbox", "RadioGroup", "Hidden", "FileField",
     # the servlet
-    "Formlet", "SaveError", "FORM_ERRORS",
+    "Formlet", "SaveError", "FORM_ERRORS", "ConvertedValues",
     # CSRF tokens
     "CSRF_FIELD", "csrf_token", "csrf_input", "verify_csrf_token", "add_csrf_tokens", "html_attrs",
     # uploaded CSV files (defined in kali.csvio)
@@ -573,14 +573,6 @@ class SaveError(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
-_DEFAULT_STYLE = (
-    "body{font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:40em;padding:0 1em;color:#222}"
-    "label{font-weight:600}input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;"
-    "font:inherit;padding:.3em;min-width:20em;max-width:100%}"
-    "[aria-invalid=true]{border:2px solid #b00020}.field-error,.form-error{color:#b00020;display:block}"
-    ".form-error{border:1px solid #b00020;padding:.5em 1em}.file-note{display:block;font-size:.9em}")
-
-
 class Formlet:
     """A servlet that edits one record through a form: GET shows it, POST validates and saves or shows errors.
 
@@ -627,8 +619,15 @@ class Formlet:
         """
         return None
 
-    def semantic_checks(self, native: dict[str, Any]) -> Mapping[str, str] | None:
-        """Rules involving several fields, run when every field converted: {field or '_form': message}."""
+    def semantic_checks(self, native: ConvertedValues) -> Mapping[str, str] | None:
+        """Rules involving several fields: {field or '_form': message}, or raise ValidationError.
+
+        They run together with the fields' own checks, so every error shows in one round.
+        `native` is a `ConvertedValues` dict: when a field failed to convert it is not in
+        there, and reading it (`native["x"]`, `native.get("x")`) skips this check as a whole,
+        messages and all (the field shows its own error).  Guard each rule with
+        `native.converted("a", "b")` so that the rules whose fields did convert still run.
+        """
         return None
 
     def save(self, native: dict[str, Any], request: Request) -> Any:
@@ -640,11 +639,16 @@ class Formlet:
                                   f"it should store {sorted(native)} and return a redirect")
 
     def display(self, fields: dict[str, str], errors: dict[str, str]) -> Any:
-        """The page showing the form: `fields` are name -> field HTML (errors included), `errors` name -> message."""
-        return ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<meta name=\"viewport\" content=\"width=device-width\"><title>", _esc(self.title),
-                "</title><style>", _DEFAULT_STYLE, "</style></head><body><h1>", _esc(self.title),
-                "</h1>\n", self.form(fields, errors), "</body></html>\n"]
+        """The page showing the form: `fields` are name -> field HTML (errors included), `errors` name -> message.
+
+        The default is a page in kali's look (`kali.pages`: the shipped stylesheet, a
+        bar with a way home, the flash messages sent to this page), the `title` and `form()`.
+        """
+        from .flash import flashed_messages
+        from .pages import kali_page
+        flashes = flashed_messages(self.request) if self.request is not None else []
+        return kali_page(self.title, ["<h1>", _esc(self.title), "</h1>\n", self.form(fields, errors)],
+                         flashes=flashes, page_class="kali-page kali-form")
 
     # -- building blocks for display
 
@@ -721,11 +725,15 @@ class Formlet:
                 native[name] = self.elements[name].convert(raw)
             except ValidationError as exc:
                 errors[name] = exc.message
-        if not errors:
-            try:
-                _merge(errors, self.semantic_checks(native), self.elements)
-            except ValidationError as exc:
-                errors[FORM_ERRORS] = exc.message
+        # The cross-field rules run even when some fields failed, so the user sees every error
+        # in one round; a rule that reads a field that did not convert stops there.
+        checked = ConvertedValues(native, failed=errors)
+        try:
+            _merge(errors, self.semantic_checks(checked), self.elements)
+        except ValidationError as exc:
+            _merge(errors, exc.message, self.elements)
+        except _NotConverted:
+            pass        # that field shows its own error already
         if errors:
             return self.show(request, raws, errors, code=422)
         try:
@@ -770,6 +778,40 @@ class Formlet:
         if self.csrf_protect:
             page = add_csrf_tokens(page, request)
         return Response(page, code=code)
+
+
+class _NotConverted(Exception):
+    """A cross-field rule read a field that failed to convert: the rule cannot run (not an error)."""
+
+
+class ConvertedValues(dict[str, Any]):
+    """The converted fields of a submitted form, as `semantic_checks` sees them.
+
+    A plain dict of field name -> value, except that a field which failed to
+    convert is missing, and reading it (`values[name]`, `values.get(name)`) raises
+    an exception the Formlet catches: the rule that needed it stops quietly, since
+    the field already shows its own error.
+    """
+
+    def __init__(self, values: Mapping[str, Any], *, failed: Iterable[str] = ()) -> None:
+        super().__init__(values)
+        #: The fields that did not convert (they have an error of their own).
+        self.failed = frozenset(failed)
+
+    def converted(self, *names: str) -> bool:
+        """Whether every one of these fields converted (a rule about them can run)."""
+        return not self.failed.intersection(names)
+
+    def __missing__(self, key: str) -> Any:
+        if key in self.failed:
+            raise _NotConverted(key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a field, `default` if the form has no such field."""
+        if key in self.failed:
+            raise _NotConverted(key)
+        return super().get(key, default)
 
 
 def _field_of(record: Any, name: str) -> Any:

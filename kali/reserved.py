@@ -12,6 +12,9 @@ another site cannot even read kali's assets through the user's browser.
 - a page that showed its flash messages (`kali.flash`) has their cookie deleted.
 - live channels that `serve_http` turns on (the per-page event channel, the
   single-instance ping) are registered by name with `channels=`.
+- while the event channel (`events`) is on, every HTML page gets the page
+  script (`page.js`, which keeps the page's stream open) appended, unless its
+  response says `page_script = False`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import os
 from typing import Callable, Mapping
 
+from .exchange import shows_tracebacks
 from .request import Request
-from .response import Handler, Response, run_handler, to_response
+from .response import FileBody, Handler, Response, Stream, run_handler, to_response
 
-__all__ = ["PREFIX", "Asset", "asset", "asset_url", "ReservedPaths", "reserved", "is_same_origin"]
+__all__ = ["PREFIX", "Asset", "asset", "asset_url", "ReservedPaths", "reserved", "is_same_origin",
+           "add_page_script"]
 
 #: The path prefix kali keeps for itself.
 PREFIX = "/_kali/"
@@ -134,7 +139,14 @@ class ReservedPaths:
             if response.code == 404:
                 return asset("icon.svg").response(immutable=False)
             return response
-        result = self.handler(request)
+        if "events" in self.channels:
+            # Every page, error pages included, keeps its presence stream: a 404 shown in the
+            # app's window is still an open window.
+            response = run_handler(self.handler, request, debug=shows_tracebacks(self.debug, request.client[0]))
+            add_page_script(response)
+            result: object = response
+        else:
+            result = self.handler(request)
         if "_kali_flash_taken" in request.__dict__:
             # The page showed its flash messages: its response deletes their cookie.
             from .flash import finish_flashes
@@ -162,6 +174,34 @@ class ReservedPaths:
 
     def __repr__(self) -> str:
         return f"<reserved {self.handler!r}>"
+
+
+#: HTML files served from disk (a static index.html) up to this size get the page script too.
+_PAGE_FILE_LIMIT = 1 << 20
+
+
+def add_page_script(response: Response) -> None:
+    """Append the page script's tag to an HTML page (an iolist, or a small file) unless it opted out."""
+    code = response.code
+    if not response.page_script or code < 200 or code == 204 or 300 <= code < 400 or response.shut_down:
+        return          # no body, one the browser never shows, or the app's last page
+    content_type = response.headers.get("content-type") or ""
+    if not content_type.lower().startswith("text/html"):
+        return
+    content = response.content
+    if isinstance(content, FileBody):
+        if response.code != 200 or content.length > _PAGE_FILE_LIMIT:
+            return          # a range of a page, or a file too big to read into memory here
+        file = content.open()
+        try:
+            file.seek(content.offset)
+            content = file.read(content.length)
+        finally:
+            file.close()
+    elif isinstance(content, Stream):
+        return              # sent as it is produced: nothing can go after it
+    # Browsers put markup after </html> into the body: appending needs no parsing.
+    response.content = [content, '<script src="', asset_url("page.js"), '" defer></script>\n']
 
 
 def reserved(handler: Handler, *, channels: Mapping[str, Channel] | None = None,

@@ -15,8 +15,9 @@ from .log import get_logger
 from .request import Request
 
 __all__ = [
-    "Response", "DefaultFields", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
-    "run_handler", "error_page", "set_error_page", "http_date", "wire_fields",
+    "Response", "ErrorResponse", "DefaultFields", "FileBody", "Stream", "Pause", "HeadersLike", "Handler",
+    "to_response", "run_handler", "error_page", "set_error_page", "json_error", "wants_json", "http_date",
+    "wire_fields",
 ]
 
 logger = get_logger()
@@ -139,7 +140,7 @@ class Response:
     # Most responses carry no header field but Content-Type (and the defaults of a wrapper such
     # as kali.security's): they are kept as `_content_type` and `_defaults`, and the Headers
     # object is made only if someone looks at `headers`.
-    __slots__ = ("code", "_headers", "_content_type", "_defaults", "content", "shut_down")
+    __slots__ = ("code", "_headers", "_content_type", "_defaults", "content", "shut_down", "page_script")
 
     def __init__(self, content: IOList | FileBody | Stream = b"", *, code: int = 200,
                  headers: HeadersLike = None, shut_down: bool = False,
@@ -163,6 +164,9 @@ class Response:
         self.content = content
         #: After this response is sent, the server stops.
         self.shut_down = shut_down
+        #: An HTML page gets kali's page script while serve_http's event channel is on
+        #: (quitting when the last page closes); False leaves this page without it.
+        self.page_script = True
 
     @property
     def headers(self) -> Headers:
@@ -297,9 +301,16 @@ class Response:
 
     @classmethod
     def generic(cls, code: int, message: str | None = None, *, headers: HeadersLike = None,
-                detail: str | None = None) -> "Response":
-        """A small HTML page for a status code, e.g. 404 with an explanation."""
-        return cls(_error_page(code, message, detail), code=code, headers=headers)
+                detail: str | None = None) -> "ErrorResponse":
+        """A small HTML page for a status code, e.g. 404 with an explanation.
+
+        It is an `ErrorResponse`: it remembers the error, so the app's layout
+        (`kali.error_pages`) can dress it, and a client asking for JSON gets
+        `{"error": {...}}` instead (see `json_error`).
+        """
+        response = ErrorResponse(_error_page(code, message, detail), code=code, headers=headers)
+        response.error = HTTPError(code, message or "", detail=detail)
+        return response
 
     def set_cookie(self, name: str, value: str, *, max_age: int | None = None, path: str = "/",
                    http_only: bool = True, same_site: str | None = "Lax", secure: bool = False) -> None:
@@ -327,6 +338,18 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.code} {type(self.content).__name__}>"
+
+
+class ErrorResponse(Response):
+    """An error page made by kali (`Response.generic`, an `HTTPError` raised by a handler).
+
+    It keeps the error it reports in `error` (an `HTTPError`: status, message,
+    detail), so a wrapper can show it in the app's own layout, or as JSON, instead
+    of the default page.  A page in the app's layout is a plain `Response` again.
+    """
+
+    __slots__ = ("error",)
+    error: HTTPError
 
 
 def _json_default(value: Any) -> Any:
@@ -405,21 +428,20 @@ ErrorPage = Callable[[int, str, Union[str, None]], IOList]
 
 
 def error_page(code: int, message: str, detail: str | None = None) -> IOList:
-    """The default error page: the status, a plain explanation and an optional preformatted detail."""
+    """The default error page: the status, a plain explanation, an optional preformatted detail, a way home.
+
+    In kali's look (`kali.pages`): it links the shipped stylesheet and icon and has a
+    bar with a link to the home page.
+    """
+    from .pages import kali_page      # on the first error page, not at `import kali`
     title = f"{code} {STATUS_PHRASES.get(code, 'Error')}"
-    parts: list[Any] = [
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<meta name=\"viewport\" content=\"width=device-width\"><title>", title, "</title>",
-        "<style>body{font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}"
-        "h1{font-size:1.4em}pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:13px}</style>",
-        "</head><body><h1>", title, "</h1>\n",
-    ]
+    parts: list[Any] = ["<h1>", title, "</h1>\n"]
     if message:
-        parts += ["<p>", html.escape(message), "</p>\n"]
+        parts += ['<p class="notice error">', html.escape(message), "</p>\n"]
     if detail:
         parts += ["<pre>", html.escape(detail), "</pre>\n"]
-    parts.append("</body></html>\n")
-    return parts
+    parts.append('<p><a href="/">Back to the home page</a></p>\n')
+    return kali_page(title, parts, page_class="kali-page kali-error")
 
 
 _error_page_renderer: ErrorPage = error_page
@@ -568,20 +590,70 @@ def to_response(result: Any) -> Response:
 
 
 def run_handler(handler: Handler, request: Request, *, debug: bool = True) -> Response:
-    """Call `handler`, turning HTTPError into its page and any other exception into a 500."""
+    """Call `handler`, turning HTTPError into its page and any other exception into a 500.
+
+    A request that asks for JSON (`wants_json`) gets kali's error pages as JSON
+    (`json_error`); a page already in the app's layout is left as it is.
+    """
     try:
         result = handler(request)
-        return result if type(result) is Response else to_response(result)
+        response = result if type(result) is Response else to_response(result)
     except Exception:
-        return error_response(request, debug=debug)
+        response = error_response(request, debug=debug)
+    if type(response) is ErrorResponse and wants_json(request):
+        return json_error(response)
+    return response
 
 
 def error_response(request: Request, *, debug: bool = True) -> Response:
     """The page for the exception being handled: an HTTPError's own page, or a logged 500."""
     error = sys.exc_info()[1]
     if isinstance(error, HTTPError):
-        return Response.generic(error.status, error.message, headers=error.headers)
+        return Response.generic(error.status, error.message, headers=error.headers, detail=error.detail)
     return internal_error(request, debug=debug)
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the client prefers JSON to HTML: its Accept names JSON with a higher q than HTML.
+
+    'application/json' and 'application/json, text/plain, */*' do; a browser's
+    'text/html,...,*/*;q=0.8' and fetch()'s default '*/*' do not.
+    """
+    accept = request.headers.get("accept")
+    if not accept or "json" not in accept:
+        return False
+    json_q = html_q = 0.0
+    for item in accept.lower().split(","):
+        media, _, params = item.partition(";")
+        media = media.strip(" \t")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip(" \t") == "q":
+                try:
+                    q = float(value.strip(" \t"))
+                except ValueError:
+                    q = 0.0
+        if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+            json_q = max(json_q, q)
+        elif media in ("text/html", "application/xhtml+xml"):
+            html_q = max(html_q, q)
+    return json_q > 0 and json_q > html_q
+
+
+def json_error(response: ErrorResponse) -> Response:
+    """The error of a kali error page as JSON: `{"error": {"status": 404, "reason": "Not Found", "message": ...}}`.
+
+    The status and the other header fields (Allow, Retry-After...) stay as they were.
+    """
+    import json as _json
+    code = response.code
+    body = _json.dumps({"error": {"status": code, "reason": STATUS_PHRASES.get(code, "Error"),
+                                  "message": response.error.message}},
+                       ensure_ascii=False, separators=(",", ":"))
+    dressed = Response(body, code=response.code, headers=response.headers)
+    dressed.headers["Content-Type"] = "application/json"
+    return dressed
 
 
 def internal_error(request: Request, *, debug: bool = True) -> Response:

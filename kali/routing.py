@@ -41,6 +41,8 @@ _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _IMPLIED = ("HEAD", "OPTIONS")
 # Characters left as they are when the segments a folder consumed are re-encoded into `request.mount`.
 _MOUNT_SAFE = "-._~!$'()*,:@&=+;"
+# How many `__wrapped__` links are followed to find a router inside a wrapper.
+_WRAPPER_DEPTH = 16
 
 
 class RouteError(ValueError):
@@ -523,14 +525,44 @@ def _parse_path(path: Any, what: str) -> list[str]:
     return segments
 
 
+def _route_name(name: str | None, target: Any, path: str) -> str | None:
+    """The name `url_for` knows a route by: `name=`, else the function's or class's `__name__`."""
+    if name is None:
+        found = getattr(target, "__name__", None)
+        return found if isinstance(found, str) and found != "<lambda>" else None
+    if not isinstance(name, str) or not name:
+        raise RouteError(f"route {path!r}: name= must be a non-empty str, not {name!r}")
+    return name
+
+
+def _router_in(handler: Any) -> "Router | None":
+    """The Router that `handler` is or wraps (through `__wrapped__`, as guard() and secure() leave it)."""
+    for _ in range(_WRAPPER_DEPTH):
+        if isinstance(handler, Router):
+            return handler
+        handler = getattr(handler, "__wrapped__", None)
+        if handler is None:
+            return None
+    return None
+
+
 def _parse_methods(methods: Any, path: str) -> tuple[str, ...]:
+    """The method names of `methods=` ('get', ['post'], ('GET', 'HEAD')...), upper-cased, each once."""
     if isinstance(methods, str):
         methods = (methods,)
-    result = []
-    for method in methods:
-        if not isinstance(method, str) or not method or not set(method) <= _METHOD_CHARS:
+    try:
+        given = list(methods)
+    except TypeError:
+        raise RouteError(f"route {path!r}: methods= must be a method name like 'GET' or a list of them, "
+                         f"not {methods!r}") from None
+    result: list[str] = []
+    for method in given:
+        # Written in any case ('get', 'Post'): the name on the wire is upper case (RFC 9110 9.1).
+        name = method.upper() if isinstance(method, str) and method.isascii() else None
+        if not name or not set(name) <= _METHOD_CHARS:
             raise RouteError(f"route {path!r}: {method!r} is not an HTTP method name like 'GET'")
-        result.append(method)
+        if name not in result:
+            result.append(name)
     if not result:
         raise RouteError(f"route {path!r}: methods= is empty")
     return tuple(result)
@@ -591,6 +623,9 @@ class Router:
         # search would find first for such a path (it tries literal segments before wildcards).
         self._exact: dict[str, _Table] = {}
         self._published: list[tuple[str, str, str]] = []
+        from .route_urls import RouteNames
+        #: Published paths by name and by handler, for `url_for`.
+        self._route_names = RouteNames()
 
     # -- publishing ---------------------------------------------------------------
 
@@ -621,19 +656,22 @@ class Router:
                 node.table.add(method, route, path)
         self._published.append((path, ", ".join(methods) if methods else "*", route.describe))
 
-    def delegate(self, path: str, handler: Handler, *, methods: Any = None) -> None:
+    def delegate(self, path: str, handler: Handler, *, methods: Any = None, name: str | None = None) -> None:
         """Publish any handler at exactly `path` (every method, unless `methods` names some)."""
         segments = _parse_path(path, "delegate")
         if not callable(handler):
             raise RouteError(f"route {path!r}: the handler {handler!r} is not callable")
+        route_name = _route_name(name, handler, path)
         self._add(path, segments, None if methods is None else _parse_methods(methods, path),
                   _HandlerRoute(handler))
+        self._route_names.add(route_name, handler, path, _describe(handler))
 
-    def delegate_folder(self, path: str, handler: Handler) -> None:
+    def delegate_folder(self, path: str, handler: Handler, *, name: str | None = None) -> None:
         """Give a handler every path below the folder `path`; it sees `request.mount` and `request.rest`."""
         segments = _parse_path(path, "delegate_folder")
         if not callable(handler):
             raise RouteError(f"folder {path!r}: the handler {handler!r} is not callable")
+        route_name = _route_name(name, handler, path)
         if segments[-1] == "":
             segments = segments[:-1]
         node = self._node(segments)
@@ -641,9 +679,17 @@ class Router:
             raise RouteError(f"folder {path!r}: {node.folder.describe} already owns it; "
                              f"cannot add {_describe(handler)}")
         node.folder = _HandlerRoute(handler)
-        self._published.append(("/" + "".join(s + "/" for s in segments), "* (folder)", _describe(handler)))
+        folder = "/" + "".join(s + "/" for s in segments)
+        self._published.append((folder, "* (folder)", _describe(handler)))
+        self._route_names.add(route_name, handler, folder, _describe(handler))
+        inner = _router_in(handler)
+        if inner is not None:
+            # The inner router's url_for builds full paths through this folder, and this
+            # router's url_for finds the inner one's routes.
+            inner._route_names.mounts.append((self, folder))
+            self._route_names.folders.append((folder, inner))
 
-    def function(self, path: str, *, methods: Any = ("GET",)) -> Callable[[T], T]:
+    def function(self, path: str, *, methods: Any = ("GET",), name: str | None = None) -> Callable[[T], T]:
         """Publish a function: wildcards become positional arguments, query fields keyword arguments."""
         segments = _parse_path(path, "function")
         allowed = _parse_methods(methods, path)
@@ -651,12 +697,14 @@ class Router:
         def publish(func: T) -> T:
             if not callable(func):
                 raise RouteError(f"route {path!r}: {func!r} is not a function")
+            route_name = _route_name(name, func, path)
             plan = _CallPlan(func, segments.count("*"), path, take_query=True)
             self._add(path, segments, allowed, _FunctionRoute(func, plan))
+            self._route_names.add(route_name, func, path, plan.describe)
             return func
         return publish
 
-    def servlet(self, path: str) -> Callable[[type], type]:
+    def servlet(self, path: str, *, name: str | None = None) -> Callable[[type], type]:
         """Publish a class: a new instance per request gets the wildcards; `do_GET(request)` etc. answer."""
         segments = _parse_path(path, "servlet")
 
@@ -667,16 +715,19 @@ class Router:
                        and name[3:]}
             if not methods:
                 raise RouteError(f"servlet {path!r}: {_describe(cls)} has no do_GET/do_POST/... method")
+            route_name = _route_name(name, cls, path)
             plan = _CallPlan(cls, segments.count("*"), path, take_query=False)
             self._add_methods(segments, path, cls, plan, methods)
+            self._route_names.add(route_name, cls, path, _describe(cls))
             return cls
         return publish
 
-    def service(self, path: str) -> Callable[[type], type]:
+    def service(self, path: str, *, name: str | None = None) -> Callable[[type], type]:
         """Publish a class owning a folder: `do_GET_edit(request)` answers GET <folder>/edit.
 
         `do_GET_index` (or `do_GET_`) answers the folder itself; a path without its final
-        slash is redirected to the folder.
+        slash is redirected to the folder.  For `url_for`, page `edit` is named 'Class.edit'
+        (`name.edit` with `name=`) and the folder itself 'Class' (or the class object).
         """
         segments = _parse_path(path, "service")
         if segments[-1] == "":
@@ -686,23 +737,30 @@ class Router:
         def publish(cls: type) -> type:
             if not isinstance(cls, type):
                 raise RouteError(f"service {folder!r}: {cls!r} is not a class")
+            base = _route_name(name, cls, folder)
             plan = _CallPlan(cls, segments.count("*"), folder, take_query=False)
             pages: dict[str, dict[str, str]] = {}
             for attribute in _class_methods(cls):
-                method, sep, name = attribute[3:].partition("_")
+                method, sep, page = attribute[3:].partition("_")
                 if not sep or not method or not set(method) <= _METHOD_CHARS:
                     continue
-                if name == "index":
-                    name = ""
-                by_method = pages.setdefault(name, {})
+                if page == "index":
+                    page = ""
+                by_method = pages.setdefault(page, {})
                 if method in by_method:
                     raise RouteError(f"service {folder!r}: both {_describe(cls)}.{by_method[method]} and "
-                                     f".{attribute} answer {method} {folder}{name}")
+                                     f".{attribute} answer {method} {folder}{page}")
                 by_method[method] = attribute
             if not pages:
                 raise RouteError(f"service {folder!r}: {_describe(cls)} has no do_GET_<name> method")
-            for name, by_method in sorted(pages.items()):
-                self._add_methods([*segments, name], folder + name, cls, plan, by_method)
+            for page, by_method in sorted(pages.items()):
+                self._add_methods([*segments, page], folder + page, cls, plan, by_method)
+                names = self._route_names
+                if page:
+                    names.add(f"{base}.{page}", None, folder + page, _describe(cls))
+                else:
+                    names.add(base, cls, folder, _describe(cls))
+                    names.add(f"{base}.index", None, folder, _describe(cls))
             return cls
         return publish
 
@@ -719,6 +777,18 @@ class Router:
     def routes(self) -> list[tuple[str, str, str]]:
         """What is published: (path, methods, handler name) in registration order (for debugging)."""
         return list(self._published)
+
+    def url_for(self, target: Any, /, *wildcards: Any, **query: Any) -> str:
+        """The URL of a published route: `target` is its name (the function's or class's name, or
+        `name=`) or the published function, class or handler; `wildcards` fill its `*` segments
+        in order and `query` becomes the query string, all percent-encoded.
+
+        `app.url_for("contact", 7, tab="notes")` gives '/contacts/7?tab=notes' for a function
+        `contact` published at '/contacts/*'.  Through `delegate_folder` the path is the full
+        one, from the outermost router.  A name that fits no route, or a wrong number of
+        wildcards, is a RouteError naming the route.
+        """
+        return self._route_names.url_for(self, target, wildcards, query)
 
     # -- answering ----------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from .response import Handler
 if TYPE_CHECKING:
     from .launch import serve_http as serve_http
 
-__all__ = ["Server", "serve_http"]
+__all__ = ["Server", "listening_socket", "serve_http"]
 
 logger = get_logger()
 
@@ -71,17 +71,42 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def listening_socket(address: str, port: int) -> socket.socket:
+    """A non-blocking socket bound to (address, port) and listening; OSError (errno kept) if it cannot be."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name == "posix":
+            # Lets a restarted app bind at once although old connections linger in TIME_WAIT
+            # (on POSIX it never lets two programs listen on one port).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            # Windows: no other program may bind this port while the app listens on it.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        sock.bind((address, port))
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror}") from None
+    return sock
+
+
 class Server:
     """A bound listening socket plus the loop that serves `handler` on it.
 
     The connections (`kali.connection.Connection`) use the loop's selector,
     deadline queue, access log and date lines: the attributes starting with '_'.
+    `sock`, a socket already bound and listening (see `listening_socket`), is
+    served instead of binding `address` and `port`: a launcher that chose the
+    port, or a supervisor whose child processes inherit the socket, passes it.
     """
 
     def __init__(self, handler: Handler, *, port: int = 8080, address: str = "127.0.0.1",
                  timeout: float = 1.0, request_timeout: float = 10.0, write_timeout: float = 60.0,
                  max_body_size: int | None = 4 << 30, debug: bool = True,
-                 shutdown_grace: float = 5.0, ssl_context: Any = None) -> None:
+                 shutdown_grace: float = 5.0, ssl_context: Any = None,
+                 sock: socket.socket | None = None) -> None:
         if timeout <= 0 or request_timeout <= 0:
             raise ValueError("timeouts must be positive numbers of seconds")
         self.handler = handler
@@ -103,7 +128,11 @@ class Server:
         if ssl_context is not None:
             import ssl
             self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
-        self._listener = self._bind(address, port)
+        if sock is None:
+            sock = listening_socket(address, port)
+        else:
+            sock.setblocking(False)
+        self._listener = sock
         self._family = int(self._listener.family)
         bound = self._listener.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
@@ -127,22 +156,6 @@ class Server:
         self._stop_by: float | None = None
         self._closed = False
 
-    @staticmethod
-    def _bind(address: str, port: int) -> socket.socket:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if os.name == "posix":
-                # Lets a restarted app bind at once although old connections linger in TIME_WAIT.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, port))
-            sock.listen(socket.SOMAXCONN)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror}") from None
-        return sock
-
     @property
     def port(self) -> int:
         """The port actually bound (useful with port 0)."""
@@ -159,6 +172,13 @@ class Server:
         if ":" in host:
             host = f"[{host}]"
         return f"{self.scheme}://{host}:{self.port}/"
+
+    def wakeup_socket(self) -> socket.socket:
+        """A duplicate of the socket that wakes the loop when a byte is sent to it (for signal.set_wakeup_fd).
+
+        The caller closes it; until then it stays valid even after the loop has closed its own.
+        """
+        return self._wake_w.dup()
 
     def stop(self) -> None:
         """Ask the loop to finish responses in flight and return (safe from any thread or signal)."""

@@ -840,17 +840,27 @@ class _CodeWriter:
         return code
 
 
-def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup: Callable[[object, str], object]) -> CompiledTemplate:
-    """Generate, compile and load the render function for a resolved tree."""
+def compile_tree(tree: Tree, name: str, escape: Callable[[object], str], lookup: Callable[[object, str], object],
+                 builtins: Optional[Mapping[str, object]] = None) -> CompiledTemplate:
+    """Generate, compile and load the render function for a resolved tree.
+
+    `builtins` are names every render sees without being passed (a passed parameter of the
+    same name wins).
+    """
     writer = _CodeWriter()
     _write_block(writer, tree, 1)
+    builtins = builtins or {}
+    seen = {param: writer.constant(builtins[param]) for param in writer.params if param in builtins}
     header = ["def render(P, e=e, g=g, s=s, J=J, type=type, dict=dict{}):", "    out = []", "    a = out.append"]
     constants = "".join(f", {key}={key}" for key in writer.constants)
     header[0] = header[0].format(constants)
     origins: dict[int, _Origin] = {}
     for param, loc in writer.params.items():
         origins[len(header) + 1] = _Origin("param", _Param(param, loc))
-        header.append(f"    {writer.param_locals[param]} = P[{param!r}]")
+        if param in seen:
+            header.append(f"    {writer.param_locals[param]} = P[{param!r}] if {param!r} in P else {seen[param]}")
+        else:
+            header.append(f"    {writer.param_locals[param]} = P[{param!r}]")
     offset = len(header) + 1  # line numbers are 1-based
     for index, origin in writer.origins.items():
         origins[index + offset] = origin

@@ -38,6 +38,11 @@ Placeholders
     :class:`TemplateRuntimeError` naming the parameter, file and line. Extra
     parameters are ignored, so one dict can feed several templates.
 
+    Some names need no passing: ``{kali.css}`` and ``{kali.icon}`` (the URLs of
+    the stylesheet and icon that ship with kali), ``{.kali.head}`` (both as
+    ``<link>`` tags), and the ``globals=`` given to a Template or
+    TemplateFolder (e.g. ``flashes`` for a layout). A passed parameter wins.
+
 Braces
     ``{`` starts a placeholder only when a name (or ``.name``) follows it; any
     other ``{`` is literal, so ``a { color: red }`` and ``if (x) { go() }`` in
@@ -246,6 +251,7 @@ def _format_path(value: object) -> str:
 _FORMATTERS: dict[str, Formatter] = {"num": _format_num, "cents": _format_cents, "date": _format_date,
                                      "url": _format_url, "path": _format_path}
 _FORMATTER_NAME = re.compile(r"[^\W\d]\w*")
+_IDENTIFIER = _FORMATTER_NAME
 
 
 def _check_formatter(name: str, func: Formatter) -> None:
@@ -261,13 +267,58 @@ def register_formatter(name: str, func: Formatter) -> None:
     _FORMATTERS[name] = func
 
 
-class _Formatters:
-    """Formatters of one template or folder, falling back to the global registry."""
+# ---------------------------------------------------------------- names every template sees
 
-    def __init__(self, own: Optional[Mapping[str, Formatter]]) -> None:
+
+class KaliNames:
+    """What the name ``kali`` gives every template (unless a parameter called ``kali`` is passed).
+
+    ``{kali.css}`` and ``{kali.icon}`` are the content-hashed URLs of the stylesheet and
+    icon that ship with kali (served under ``/_kali/`` by every app), and
+    ``{.kali.head}`` is the two ``<link>`` tags for a page's ``<head>``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def css(self) -> str:
+        """The URL of kali's stylesheet, e.g. '/_kali/kali.3f9a1c2e.css'."""
+        from .reserved import asset_url  # on first use: `import kali.templates` stays light
+        return asset_url("kali.css")
+
+    @property
+    def icon(self) -> str:
+        """The URL of kali's icon (SVG)."""
+        from .reserved import asset_url
+        return asset_url("icon.svg")
+
+    @property
+    def head(self) -> str:
+        """Markup for a page's <head>: the icon and the stylesheet as <link> tags (insert with ``{.kali.head}``)."""
+        from .pages import asset_links
+        return asset_links()
+
+    def __repr__(self) -> str:
+        return "<kali's template names: css, icon, head>"
+
+
+#: Names every template can use without their being passed; a parameter of the same name wins.
+BUILTIN_NAMES: dict[str, object] = {"kali": KaliNames()}
+
+
+class _Formatters:
+    """Formatters of one template or folder, falling back to the global registry, and its global names."""
+
+    def __init__(self, own: Optional[Mapping[str, Formatter]], names: Optional[Mapping[str, object]] = None) -> None:
         self.own: dict[str, Formatter] = {}
         for name, func in (own or {}).items():
             self.add(name, func)
+        #: Names every render sees unless passed: kali's own (``kali``) and the ``globals=`` given.
+        self.names: dict[str, object] = dict(BUILTIN_NAMES)
+        for name, value in (names or {}).items():
+            if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+                raise ValueError(f"globals=: a name must be an identifier, got {name!r}")
+            self.names[name] = value
 
     def add(self, name: str, func: Formatter) -> None:
         _check_formatter(name, func)
@@ -316,10 +367,11 @@ class Template:
         name: str = "<string>",
         formatters: Optional[Mapping[str, Formatter]] = None,
         templates: Optional[TemplateSource] = None,
+        globals: Optional[Mapping[str, object]] = None,
     ) -> None:
         if not isinstance(text, str):
             raise TypeError(f"template text must be str, got {type(text).__name__}")
-        scope, load = _Formatters(formatters), _loader_for(templates)
+        scope, load = _Formatters(formatters, globals), _loader_for(templates)
         self._setup(name, build_tree(Source(name, text), scope.get, load), scope, load)
 
     def _setup(self, name: str, tree: Tree, formatters: _Formatters, load: Optional[Loader]) -> None:
@@ -327,7 +379,7 @@ class Template:
         self._tree = tree
         self._formatters = formatters
         self._load = load
-        self._compiled = compile_tree(tree, name, escape, _lookup)
+        self._compiled = compile_tree(tree, name, escape, _lookup, formatters.names)
         self._render = self._compiled.render
         self.parameters = self._compiled.parameters
 
@@ -365,9 +417,6 @@ class Template:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-_IDENTIFIER = re.compile(r"[^\W\d]\w*")
-
-
 class TemplateLoop(Template):
     """A list section built in Python: a preamble, a body per item, an epilogue, or otherwise when empty.
 
@@ -389,11 +438,12 @@ class TemplateLoop(Template):
         name: str = "<loop>",
         formatters: Optional[Mapping[str, Formatter]] = None,
         templates: Optional[TemplateSource] = None,
+        globals: Optional[Mapping[str, object]] = None,
     ) -> None:
         for label, value in (("item", item), ("items", items)):
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 raise ValueError(f"TemplateLoop {label}= must be an identifier, got {value!r}")
-        scope, load = _Formatters(formatters), _loader_for(templates)
+        scope, load = _Formatters(formatters, globals), _loader_for(templates)
 
         def part(label: str, value: Union[str, Template]) -> Tree:
             if isinstance(value, Template):
@@ -453,13 +503,14 @@ class TemplateFolder:
         suffix: str = ".tpl",
         formatters: Optional[Mapping[str, Formatter]] = None,
         auto_reload: bool = True,
+        globals: Optional[Mapping[str, object]] = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
             raise NotADirectoryError(f"template folder {str(self.path)!r} is not a directory")
         self.suffix = suffix
         self.auto_reload = auto_reload
-        self._formatters = _Formatters(formatters)
+        self._formatters = _Formatters(formatters, globals)
         self._cache: dict[str, tuple[Template, tuple[tuple[Path, Stamp], ...]]] = {}
         self._loading: list[str] = []  # names being loaded right now, to report cycles
 

@@ -179,6 +179,102 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             stream.close()
 
 
+class LiveApp:
+    """A kali app script run as a real process, its output collected line by line as it arrives.
+
+    The environment is this one without any KALI_ variable, plus `env`; unless `env` says
+    otherwise the app gets its own data folder (KALI_DATA_DIR=`data_dir`) and opens no browser.
+    """
+
+    def __init__(self, script: Path, data_dir: Path, env: dict[str, str | None] | None = None,
+                 cwd: Path | None = None) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
+        full_env.update(PYTHONUNBUFFERED="1", KALI_DATA_DIR=str(data_dir), KALI_NO_BROWSER="1")
+        # A None value removes the variable.
+        for name, value in (env or {}).items():
+            if value is None:
+                full_env.pop(name, None)
+            else:
+                full_env[name] = value
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, str(script)], env=full_env, cwd=str(cwd or script.parent),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                         for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: Any, lines: list[str]) -> None:
+        try:
+            for line in stream:
+                with self._changed:
+                    lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
+        except (OSError, ValueError):
+            pass        # stop() closed the pipe
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        """Everything the process printed so far (stdout)."""
+        return "\n".join(self.out)
+
+    @property
+    def errors(self) -> str:
+        """Everything the process wrote to stderr so far."""
+        return "\n".join(self.err)
+
+    def wait_for(self, text: str, timeout: float = 20.0, *, stream: str = "out") -> str:
+        """The first line of stdout (or stderr) containing `text`; fails after `timeout` seconds."""
+        lines = self.out if stream == "out" else self.err
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in lines:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                ended = self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)
+                if left <= 0 or ended:
+                    how = f"the process ended with status {self.proc.returncode}" if ended else \
+                        f"not within {timeout} s"
+                    raise AssertionError(f"no line with {text!r}: {how}; stdout:\n{self.output}\n"
+                                         f"stderr:\n{self.errors}")
+                self._changed.wait(min(left, 0.2))
+
+    def url(self, timeout: float = 20.0) -> str:
+        """The URL from the `kali: serving URL` line."""
+        return self.wait_for("kali: serving ", timeout).split("kali: serving ", 1)[1].strip()
+
+    def port(self, timeout: float = 20.0) -> int:
+        """The port the app serves on."""
+        return int(self.url(timeout).rstrip("/").rsplit(":", 1)[1])
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """The exit status, once the process has ended (and its output is all read)."""
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        """Stop the process if it still runs (SIGTERM, then SIGKILL)."""
+        stop_process(self.proc)
+
+    def __enter__(self) -> "LiveApp":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+LIFECYCLE_APP = ROOT / "tests" / "apps" / "lifecycle.py"
+
+
 def require_mypy() -> None:
     """Fail (never skip) without mypy: it is a test dependency, and a skip would let CI pass unchecked."""
     import pytest

@@ -84,7 +84,7 @@ def add_contact(client: Client, **fields: str) -> int:
     """Add a contact through its form; its id."""
     response = submit(client, "/contacts/new", contact(**fields))
     assert response.status == 303, response.text
-    found = re.fullmatch(r"/contacts/(\d+)\?saved=1", response.location or "")
+    found = re.fullmatch(r"/contacts/(\d+)", response.location or "")
     assert found, response.location
     return int(found.group(1))
 
@@ -120,7 +120,7 @@ def names_in_order(page: str) -> list[str]:
 def test_every_page_renders_on_an_empty_datebook(client: Client) -> None:
     for path in ("/", "/contacts/", "/contacts/new", "/appointments/", "/appointments/?when=past",
                  "/appointments/new", "/tasks/", "/tasks/?show=all&sort=title", "/tasks/new",
-                 "/static/datebook.css", "/static/kali.css"):
+                 "/static/datebook.css"):
         response = client.get(path)
         assert response.status == 200, (path, response.text)
     assert "Your datebook is empty" in client.get("/").text
@@ -147,11 +147,30 @@ def test_saving_a_record_deleted_meanwhile_is_a_404(client: Client, db: sqlite3.
     assert db.execute("SELECT count(*) FROM contact").fetchone()[0] == 0
 
 
-def test_error_page_uses_the_layout(datebook: ModuleType) -> None:
-    from kali.iolist import to_bytes
-    page = to_bytes(datebook.error_page(404, "There is nothing at /x.", None)).decode()
+def test_error_pages_wear_the_layout_with_the_section_of_the_path(client: Client) -> None:
+    response = client.get("/contacts/999")
+    assert response.status == 404
+    page = response.text
     assert "<title>404 Not Found · Datebook</title>" in page
-    assert "There is nothing at /x." in page and 'href="/contacts/"' in page
+    assert "There is no contact number 999" in page
+    # The datebook's bar: every section, the one the path is in marked as current, the search box.
+    assert re.search(r'<a href="/contacts/" aria-current="page">Contacts</a>', page)
+    assert 'href="/tasks/"' in page and 'role="search"' in page
+    # The router's own 404 and 405, and an HTTPError's 403, wear it too.
+    nowhere = client.get("/nowhere")
+    assert nowhere.status == 404 and "· Datebook</title>" in nowhere.text and 'aria-label="Sections"' in nowhere.text
+    refused = client.put("/tasks/")
+    assert refused.status == 405 and "405 Method Not Allowed · Datebook" in refused.text
+    assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
+    token_less = client.post("/tasks/1/delete", data={})
+    assert token_less.status == 403 and "security token" in token_less.text and "· Datebook" in token_less.text
+
+
+def test_errors_are_json_for_a_client_that_asks_for_json(client: Client) -> None:
+    response = client.get("/contacts/999", headers={"Accept": "application/json"})
+    assert response.status == 404 and response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": {"status": 404, "reason": "Not Found",
+                                         "message": "There is no contact number 999; it may have been deleted."}}
 
 
 # -- contacts: validation, saving, SaveError -------------------------------------------------
@@ -189,8 +208,10 @@ def test_good_contact_is_saved_and_shown(client: Client, db: sqlite3.Connection)
     row = db.execute("SELECT * FROM contact WHERE id = ?", (contact_id,)).fetchone()
     assert (row["name"], row["email"], row["phone"], row["birthday"], row["notes"]) == (
         "Zoë O'Hara", "zoe@example.org", "+33 1 23 45 67 89", "1990-05-17", "Met in Lyon.")
-    page = client.get(f"/contacts/{contact_id}?saved=1").text
-    assert 'id="saved"' in page
+    page = client.get(f"/contacts/{contact_id}").text
+    # The flash message that the redirect carried shows once, in the layout.
+    assert '<p class="flash success">Contact saved.</p>' in page
+    assert "Contact saved." not in client.get(f"/contacts/{contact_id}").text
     assert value_of(page, "name") == "Zoë O'Hara"
     assert value_of(page, "birthday") == "1990-05-17"
     # Blank optional fields are NULL, not empty text (so UNIQUE allows many contacts without e-mail).
@@ -324,6 +345,10 @@ def test_appointment_checks(client: Client, db: sqlite3.Connection) -> None:
     response = submit(client, "/appointments/new", appointment(starts="14:00", ends="13:30"))
     assert response.status == 422
     assert error_of(response.text, "ends") == "The end must be after the start (14:00)."
+    # ...and together with the other fields' errors: one round shows both.
+    page = submit(client, "/appointments/new", appointment(title="", starts="14:00", ends="13:30")).text
+    assert error_of(page, "title") == "This field is required."
+    assert error_of(page, "ends") == "The end must be after the start (14:00)."
 
     assert submit(client, "/appointments/new", appointment(title="Dentist", starts="9:30", ends="10:30")).status == 303
     assert db.execute("SELECT starts, ends FROM appointment").fetchone()[:] == ("09:30", "10:30")

@@ -146,10 +146,13 @@ def test_datebook_flow_in_chromium(browser: Any, tmp_path: Path) -> None:
         page.fill("#phone", "+44 20 7946 0018")
         page.fill("#birthday", "1990-12-10")
         submit(page, "text=Save contact")
-        assert re.fullmatch(rf"{re.escape(url)}contacts/\d+\?saved=1", page.url)
-        ada_url = page.url.split("?")[0]
+        assert re.fullmatch(rf"{re.escape(url)}contacts/\d+", page.url)
+        ada_url = page.url
         assert page.text_content("h1") == "Ada Lovelace"
-        assert page.is_visible("#saved")
+        # The flash message the save left shows once: a reload does not bring it back.
+        assert page.text_content(".flash.success") == "Contact saved."
+        page.reload()
+        assert page.text_content("h1") == "Ada Lovelace" and page.locator(".flash").count() == 0
         assert page.input_value("#notes") == 'Met at the "analytical engine" <meetup>.\nSecond line.'
 
         # Two more contacts, the second of which takes Ada's address: a SaveError from the UNIQUE constraint.
@@ -258,6 +261,31 @@ def test_datebook_flow_in_chromium(browser: Any, tmp_path: Path) -> None:
         assert response is not None and response.status == 404
         assert page.title() == "404 Not Found · Datebook"
         assert page.is_visible("header.bar nav")
+        problems.check()
+        page.close()
+
+
+def test_a_missing_page_inside_the_datebook_shows_its_navigation(browser: Any, tmp_path: Path) -> None:
+    with running_example("datebook", env={"KALI_DATEBOOK_DB": str(tmp_path / "db.sqlite3")}) as url:
+        page = browser.new_page()
+        problems = Problems(page)
+        for path, section in (("/contacts/999", "Contacts"), ("/tasks/nothing/here", "Tasks"), ("/nowhere", None)):
+            problems.expect(404, path)
+            response = page.goto(url + path.lstrip("/"), wait_until="load")
+            assert response is not None and response.status == 404
+            # The datebook's own bar: its sections (the one the path is in is current) and its search.
+            assert page.title() == "404 Not Found · Datebook"
+            nav = page.locator(".bar nav[aria-label=Sections] a")
+            assert nav.all_text_contents() == ["Dashboard", "Contacts", "Appointments", "Tasks"]
+            current = page.locator(".bar nav a[aria-current=page]").all_text_contents()
+            assert current == ([section] if section else [])
+            assert page.is_visible(".bar .search input")
+            # Styled like every other page (kali.css's bar, datebook.css), with a way back.
+            assert page.eval_on_selector(".bar", "e => getComputedStyle(e).display") == "flex"
+            assert page.get_attribute("main a[href='/']", "href") == "/"
+        with page.expect_navigation():
+            page.click(".bar nav >> text=Tasks")
+        assert page.url == f"{url}tasks/"
         problems.check()
         page.close()
 

@@ -98,7 +98,7 @@ class Client(threading.Thread):
 
     def save(self, path: str, fields: dict[str, str]) -> int | None:
         status, location, page = request(self.port, "POST", path, dict(fields, _csrf_token=self.form(path)))
-        found = re.fullmatch(r"/contacts/(\d+)\?saved=1", location)
+        found = re.fullmatch(r"/contacts/(\d+)", location)
         if status != 303 or found is None:
             self.failures.append(f"POST {path}: {status} {location} {page[:300]}")
             return None

@@ -23,19 +23,25 @@ import pytest
 
 import kali
 import kali.forms
+import kali.instance
+import kali.launch
+import kali.presence
 import kali.response
 import kali.routing
 import kali.security
 import kali.server
+import kali.shortcut
 import kali.sqlite
 import kali.static
 import kali.templates
 import kali.testing
+import kali.window
 import kali.wsgi
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["serving", "http", "routing", "responses", "templates", "forms", "sqlite", "security", "testing", "deploying"]
+PAGES = ["serving", "launching", "http", "routing", "responses", "templates", "layouts", "urls", "forms", "sqlite",
+         "security", "testing", "deploying"]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -118,7 +124,8 @@ def test_every_kali_name_the_docs_import_exists() -> None:
 CALL = re.compile(r"`((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)\(([^`()]*(?:\([^`()]*\)[^`()]*)*)\)`")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*$")
 MODULES = [kali, kali.response, kali.routing, kali.testing, kali.wsgi, kali.sqlite, kali.security, kali.server,
-           kali.templates, kali.static, kali.forms]
+           kali.templates, kali.static, kali.forms, kali.launch, kali.instance, kali.window, kali.presence,
+           kali.shortcut]
 #: Names the docs use for instances: `app.delegate(...)` is Router.delegate.
 INSTANCES = {"app": kali.Router, "router": kali.Router, "response": kali.Response, "request": kali.Request,
              "client": kali.testing.Client, "folder": kali.TemplateFolder}

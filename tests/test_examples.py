@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import pytest
 from support import ROOT, raw_request, running_example, stop_process, wait_for_url
 
+from kali.reserved import asset_url
 from kali.testing import Client
 
 EXAMPLES = ROOT / "examples"
@@ -60,7 +61,7 @@ def test_each_example_is_a_tutorial(name: str) -> None:
     # One line for ./demo.sh's list: a sentence, short enough for a terminal.
     assert first.endswith(".") and len(first) <= 100, first
     assert f"./demo.sh {name}" in rest, "the docstring says how to run it"
-    assert source.rstrip().endswith("serve_http(app)") or source.rstrip().endswith("serve_http(guard(app, db))")
+    assert source.rstrip().endswith(("serve_http(app)", "serve_http(guard(app, db))", "serve_http(handler)"))
     assert 'if __name__ == "__main__":' in source
     assert "time.sleep" not in source.replace("NOT time.sleep()", ""), "a sleep would stop the only thread"
 
@@ -120,7 +121,8 @@ def browser_marker(tmp_path: Path) -> tuple[Path, Path]:
 
 def demo_env(tmp_path: Path, fake_browser: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
-    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_DATA_DIR=str(tmp_path / "data"),
+    # A tab, so the fake $BROWSER is what opens even where a Chromium-family browser could show a window.
+    env.update(PYTHONUNBUFFERED="1", BROWSER=str(fake_browser), KALI_WINDOW="tab", KALI_DATA_DIR=str(tmp_path / "data"),
                KALI_DATEBOOK_DB=str(tmp_path / "datebook.sqlite3"), KALI_GUARD_DB=str(tmp_path / "guard.sqlite3"),
                KALI_UPLOADS_DIR=str(tmp_path / "uploads"))
     return env
@@ -143,8 +145,10 @@ def test_demo_sh_runs_every_example_with_port_and_no_browser(name: str, tmp_path
         assert port != 8080, "--port 0 was not passed on"
         home = fetch(port, "/")
         assert home.startswith(b"HTTP/1.0 200") and b"<!DOCTYPE html>" in home, home[:300]
-        assert b'href="/static/kali.css"' in home or b"href='/static/kali.css'" in home
-        assert fetch(port, "/static/kali.css").startswith(b"HTTP/1.0 200")
+        # Every example links the stylesheet that ships with kali, which every kali app serves.
+        css = asset_url("kali.css").encode()
+        assert b'href="' + css + b'"' in home or b"href='" + css + b"'" in home
+        assert fetch(port, css.decode()).startswith(b"HTTP/1.0 200")
         time.sleep(0.5)           # the browser is opened from a thread right after the URL is printed
     finally:
         stop_process(proc)
@@ -182,10 +186,10 @@ def test_demo_cmd_mirrors_demo_sh() -> None:
     cmd = DEMO_CMD.read_text(encoding="ascii")
     sh = (ROOT / "demo.sh").read_text(encoding="utf-8")
     # Every word demo.sh understands, demo.cmd understands too.
-    for word in ("list", "-h", "--help", "test", "--port", "--no-browser"):
+    for word in ("list", "-h", "--help", "test", "--port", "--no-browser", "--tab"):
         assert f'"{word}"' in sh or f"{word})" in sh or f"| {word}" in sh or f"{word} |" in sh, word
         assert f'"{word}"' in cmd, f"demo.cmd does not handle {word}"
-    for name in ("KALI_PORT", "KALI_NO_BROWSER", "PYTHON", ".kali-requirements", "tests/requirements.txt",
+    for name in ("KALI_PORT", "KALI_NO_BROWSER", "KALI_WINDOW", "PYTHON", ".kali-requirements", "tests/requirements.txt",
                  "examples/catalog.py"):
         assert name in sh and name.replace("/", "\\") in cmd, name
     assert "exit /b 2" in cmd and "exit 2" in sh          # an unknown example is an error in both
@@ -298,7 +302,8 @@ def test_uploads_store_files_under_safe_names(uploads: tuple[Any, Path], sent: s
     module, store = uploads
     client = Client(module.app)
     answer = client.post("/upload", files={"files": (sent, b"contents")})
-    assert answer.status == 303 and answer.location == "/?uploaded=1"
+    assert answer.status == 303 and answer.location == "/"
+    assert "1 file uploaded." in client.get("/").text       # the flash message, once
     assert os.listdir(store) == [stored]
     assert (store / stored).read_bytes() == b"contents"
 
@@ -401,7 +406,7 @@ def test_examples_run_from_any_working_directory(tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = int(wait_for_url(proc, 20).rstrip("/").rsplit(":", 1)[1])
-        for path in ("/", "/static/kali.css"):
+        for path in ("/", asset_url("kali.css")):
             reply = raw_request(port, f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=5)
             assert reply.startswith(b"HTTP/1.0 200"), (path, reply[:200])
     finally:

@@ -95,7 +95,12 @@ def test_flash_refuses_an_empty_message():
 
 
 def test_flash_is_a_str_in_templates():
+    from kali import Template
     assert str(Flash("info", "Hello")) == "Hello"
+    # {m} is the text and {m.kind} the kind: a tuple would have been flattened into both.
+    page = Template('<!--{for m in flashes}--><p class="{m.kind}">{m}</p><!--{end}-->')
+    assert "".join(page(flashes=[Flash("success", "Saved & done.")])) == '<p class="success">Saved &amp; done.</p>'
+    assert Flash("info", "a") == Flash("info", "a") != Flash("error", "a")
 
 
 def test_a_very_long_flash_history_drops_the_oldest():

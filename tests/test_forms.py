@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kali.forms import (BOOL, CSRF_FIELD, DATE, DECIMAL, FLOAT, FORM_ERRORS, INT, REQUIRED, STRING,
-                        Checkbox, ChoiceLens, Entry, EnumLens, FileField, Formlet, Hidden, Lens, Memo,
+                        Checkbox, ConvertedValues, ChoiceLens, Entry, EnumLens, FileField, Formlet, Hidden, Lens, Memo,
                         Pick, RadioGroup, SaveError, Test, ValidationError, add_csrf_tokens, csrf_input,
                         csrf_token, html_attrs, nullable, verify_csrf_token)
 from kali.http import HTTPError
@@ -783,6 +783,114 @@ def test_semantic_checks_may_raise_validation_error() -> None:
     assert r.status == 422
     assert Page(r.text).text_of("p", role="alert") == "Low must not exceed high."
     assert post(Range(), {"low": "1", "high": "5"}).status == 303
+
+
+class Booking(Formlet):
+    """Cross-field rules: the end after the start, a room free on that day (needs the day and the room)."""
+
+    def __init__(self) -> None:
+        super().__init__({"day": Entry(lens=DATE), "starts": Entry(lens=INT(min=0, max=23)),
+                          "ends": Entry(lens=INT(min=0, max=24)), "room": Entry(lens=REQUIRED)})
+        self.seen: list[dict[str, Any]] = []
+
+    def semantic_checks(self, native: ConvertedValues) -> dict[str, str]:
+        self.seen.append(dict(native))
+        errors = {}
+        # Each rule runs when its own fields converted...
+        if native.converted("starts", "ends") and native["ends"] <= native["starts"]:
+            errors["ends"] = "The end must be after the start."
+        if native.converted("day") and native["day"].weekday() == 6:
+            errors["day"] = "Closed on Sundays."
+        # ...but an unguarded read of a field that did not convert skips the whole check.
+        if native["room"] == "Attic":
+            errors["room"] = "The attic is closed."
+        return errors
+
+    def save(self, native: dict[str, Any], request: Any) -> Any:
+        return Response.redirect("/booked")
+
+
+def test_cross_field_rules_run_with_the_field_errors_when_their_fields_converted() -> None:
+    # 'day' does not convert; the start/end rule and the room rule still run, in the same round.
+    formlet = Booking()
+    r = post(formlet, {"day": "tomorrow", "starts": "14", "ends": "9", "room": "Attic"})
+    assert r.status == 422
+    page = Page(r.text)
+    assert page.text_of("span", id="day-error").startswith("Enter a date")
+    assert page.text_of("span", id="ends-error") == "The end must be after the start."
+    assert page.text_of("span", id="room-error") == "The attic is closed."
+    assert formlet.seen == [{"starts": 14, "ends": 9, "room": "Attic"}]     # only what converted
+
+
+def test_a_rule_whose_field_failed_is_skipped_and_the_field_keeps_its_own_error() -> None:
+    r = post(Booking(), {"day": "2030-01-06", "starts": "late", "ends": "9", "room": "Hall"})
+    page = Page(r.text)
+    assert page.text_of("span", id="starts-error").startswith("Enter a whole number")
+    assert 'id="ends-error"' not in r.text                     # the start/end rule could not run
+    assert page.text_of("span", id="day-error") == "Closed on Sundays."
+    # All fields fine but the rules: every rule's message at once.
+    page = Page(post(Booking(), {"day": "2030-01-06", "starts": "14", "ends": "9", "room": "Attic"}).text)
+    assert [page.text_of("span", id=f"{name}-error") for name in ("day", "ends", "room")] == [
+        "Closed on Sundays.", "The end must be after the start.", "The attic is closed."]
+    assert post(Booking(), {"day": "2030-01-07", "starts": "9", "ends": "14", "room": "Hall"}).status == 303
+
+
+def test_an_unguarded_read_of_a_field_that_did_not_convert_skips_the_whole_check() -> None:
+    r = post(Booking(), {"day": "2030-01-06", "starts": "14", "ends": "9", "room": " "})
+    assert r.status == 422
+    assert Page(r.text).text_of("span", id="room-error") == "This field is required."
+    assert 'id="day-error"' not in r.text and 'id="ends-error"' not in r.text
+
+
+def test_converted_values_refuse_reads_of_fields_that_did_not_convert() -> None:
+    values = ConvertedValues({"a": 1}, failed=["b"])
+    assert values["a"] == 1 and values.get("c", 5) == 5 and values.converted("a") and not values.converted("a", "b")
+    with pytest.raises(KeyError):
+        values["c"]
+    for read in (lambda: values["b"], lambda: values.get("b")):
+        with pytest.raises(Exception) as error:
+            read()
+        assert not isinstance(error.value, KeyError), "a KeyError would be caught like a missing key"
+    assert dict(values) == {"a": 1}
+
+
+def test_a_validation_error_from_the_rules_joins_the_field_errors() -> None:
+    class Range(Formlet):
+        def __init__(self) -> None:
+            super().__init__({"low": Entry(lens=INT), "high": Entry(lens=INT), "note": Entry(lens=REQUIRED)})
+
+        def semantic_checks(self, native: dict[str, Any]) -> None:
+            if native["low"] > native["high"]:
+                raise ValidationError("Low must not exceed high.")
+
+        def save(self, native: dict[str, Any], request: Any) -> Any:
+            return Response.redirect("/ok")
+
+    page = Page(post(Range(), {"low": "5", "high": "1", "note": ""}).text)
+    assert page.text_of("p", role="alert") == "Low must not exceed high."
+    assert page.text_of("span", id="note-error") == "This field is required."
+
+
+def test_the_default_page_links_kalis_stylesheet_and_shows_flash_messages() -> None:
+    from kali.flash import flash
+    from kali.reserved import asset_url
+
+    formlet = Simple(None)
+    client = Client(lambda request: formlet.handle(request))
+    page = client.get("/item").text
+    assert f'<link rel="stylesheet" href="{asset_url("kali.css")}">' in page
+    assert "<style>" not in page, "the look comes from the shipped stylesheet"
+    assert '<header class="bar"><a class="brand" href="/">' in page
+
+    def flashing(request: Request) -> Any:
+        if request.path == "/done":
+            return flash(Response.redirect("/item"), "Hat saved.", "success")
+        return formlet.handle(request)
+
+    client = Client(flashing)
+    client.get("/done")
+    assert '<p class="flash success">Hat saved.</p>' in client.get("/item").text
+    assert "Hat saved." not in client.get("/item").text
 
 
 def test_default_layout_labels_and_hidden() -> None:

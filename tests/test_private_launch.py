@@ -30,7 +30,7 @@ def test_private_launch_page_opens_the_app_with_its_cookie(tmp_path: Path) -> No
     fake_browser.chmod(0o755)
     script = tmp_path / "app.py"
     script.write_text(APP.format(root=str(ROOT)))
-    env = dict(os.environ, KALI_PORT="0", BROWSER=str(fake_browser))
+    env = dict(os.environ, KALI_PORT="0", BROWSER=str(fake_browser), KALI_WINDOW="tab")
     env.pop("KALI_NO_BROWSER", None)
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

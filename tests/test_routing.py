@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
-from typing import Literal, Optional
+import re
+from typing import Any, Literal, Optional
 
 import pytest
 from hypothesis import given, strategies as st
@@ -189,6 +190,39 @@ def methods() -> Client:
         return "posted b"
 
     return Client(app)
+
+
+@pytest.mark.parametrize("written", ["post", "Post", ["post"], ("POST", "post"), {"pOsT"}])
+def test_methods_are_taken_in_any_case(written: Any) -> None:
+    app = Router()
+
+    @app.function("/items", methods=written)
+    def add() -> str:
+        return "added"
+
+    def handler(request: Request) -> str:
+        return "delegated"
+
+    app.delegate("/hook", handler, methods=written)
+    client = Client(app)
+    assert client.post("/items").text == "added"
+    assert client.post("/hook").text == "delegated"
+    refused = client.get("/items")
+    assert refused.status == 405 and refused.headers["allow"] == "OPTIONS, POST"
+    assert app.routes()[0][:2] == ("/items", "POST")
+
+
+@pytest.mark.parametrize("written, problem", [
+    ("", "'' is not an HTTP method name"),
+    ("GE T", "'GE T' is not an HTTP method name"),
+    ("gët", "'gët' is not an HTTP method name"),
+    ([], "methods= is empty"),
+    (7, "methods= must be a method name like 'GET' or a list of them, not 7"),
+    ([None], "None is not an HTTP method name"),
+])
+def test_bad_methods_are_refused_naming_the_route(written: Any, problem: str) -> None:
+    with pytest.raises(RouteError, match=re.escape(f"route '/items': {problem}")):
+        Router().function("/items", methods=written)
 
 
 def test_method_not_allowed_lists_allow(methods: Client) -> None:

@@ -572,8 +572,9 @@ options = {options}
 if options.pop("fake_bind", False):
     # Pretend to bind where the options say while really listening on loopback only, so the
     # test exercises the non-loopback path without exposing a port to the network.
-    real_bind = server.Server._bind
-    server.Server._bind = staticmethod(lambda address, port: real_bind("127.0.0.1", port))
+    from kali import launch
+    real_bind = launch.listening_socket
+    launch.listening_socket = lambda address, port: real_bind("127.0.0.1", port)
 if options.pop("prewrapped", False):
     app = secure(app, allowed_hosts=["prewrapped.example"])
 server.serve_http(app, start=None, **options)

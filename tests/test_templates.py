@@ -995,3 +995,50 @@ def test_any_nesting_loads_or_is_a_template_error_at_one_of_its_sections(pieces,
             # It points at an opener of the kind it names.
             kind = error.message.split("'")[1]
             assert error.source_line[error.col - 1:].startswith(f"<!--{{{kind} ")
+
+
+# ---------------------------------------------------------------- names every template sees
+
+
+def test_every_template_sees_kalis_asset_urls() -> None:
+    from kali.reserved import asset_url
+    page = Template('<link rel="stylesheet" href="{kali.css}"><link rel="icon" href="{kali.icon}">')
+    assert render('<a href="{kali.css}">') == f'<a href="{asset_url("kali.css")}">'
+    assert flatten(page()) == (f'<link rel="stylesheet" href="{asset_url("kali.css")}">'
+                               f'<link rel="icon" href="{asset_url("icon.svg")}">')
+    head = render("<head>{.kali.head}</head>")
+    assert f'href="{asset_url("kali.css")}"' in head and f'href="{asset_url("icon.svg")}"' in head
+    # The URLs are content-hashed paths under kali's reserved prefix.
+    assert asset_url("kali.css").startswith("/_kali/kali.") and asset_url("kali.css").endswith(".css")
+
+
+def test_a_parameter_called_kali_wins_over_the_built_in_name() -> None:
+    assert render("{kali.css}", kali={"css": "mine.css"}) == "mine.css"
+    assert render("{kali}", kali="x") == "x"
+
+
+def test_a_misspelt_kali_name_suggests_the_right_one() -> None:
+    with pytest.raises(TemplateRuntimeError, match=r"cannot look up \{kali\.csss\}.* did you mean \{kali\.css\}\?"):
+        render("{kali.csss}")
+
+
+def test_globals_are_seen_by_every_render_unless_passed(tmp_path) -> None:
+    from kali.templates import TemplateFolder
+    assert render("x") == "x"
+    greet = Template("<p>{flashes}{site}</p>", globals={"flashes": (), "site": "Shop"})
+    assert flatten(greet()) == "<p>Shop</p>"
+    assert flatten(greet(site="Other", flashes=["!"])) == "<p>!Other</p>"
+    (tmp_path / "layout.tpl").write_text("<title>{site}</title><!--{slot body}--><!--{end}-->")
+    (tmp_path / "page.tpl").write_text("<!--{extends layout}--><!--{slot body}-->{who}<!--{end}-->")
+    folder = TemplateFolder(tmp_path, globals={"site": "Shop"})
+    assert flatten(folder("page", who="Ann")) == "<title>Shop</title>Ann"
+    # Without globals= a name must still be passed.
+    with pytest.raises(TemplateRuntimeError, match="missing parameter 'site'"):
+        TemplateFolder(tmp_path)("page", who="Ann")
+    loop = TemplateLoop("<li>{row}{sep}</li>", globals={"sep": ";"})
+    assert flatten(loop(rows=[1, 2])) == "<li>1;</li><li>2;</li>"
+
+
+def test_globals_names_must_be_identifiers() -> None:
+    with pytest.raises(ValueError, match="globals=: a name must be an identifier, got 'a-b'"):
+        Template("x", globals={"a-b": 1})

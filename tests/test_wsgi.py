@@ -29,6 +29,7 @@ import pytest
 
 from kali import Response, Router, secure
 from kali.request import Request
+from kali.reserved import asset_url
 from kali.response import FileBody, Pause
 from kali.wsgi import WSGIApp, request_from_environ, to_wsgi
 from support import ROOT, running_example, stop_process, wait_for_url
@@ -595,15 +596,15 @@ class Exchange:
 
 
 def intro_script(x: Exchange) -> None:
+    css, icon = asset_url("kali.css"), asset_url("icon.svg")
     for path in ["/", "/hello/Ada?times=3&shout=yes", "/hello/Ada?times=lots", "/hello/%C3%A9t%C3%A9",
                  "/hello/%3Cb%3Eyou%3C", "/add/2/40", "/add/2/forty", "/broken", "/secret",
-                 "/nowhere", "/static/kali.css", "/static/../intro.py"]:
+                 "/nowhere", css, icon, "/_kali/kali.00000000.css", "/_kali/nothing", "/favicon.ico",
+                 "/static/../intro.py"]:
         x.send("GET", path)
     x.send("HEAD", "/")
-    x.send("HEAD", "/static/kali.css")
-    _, headers, _ = x.send("GET", "/static/favicon.svg")
-    x.send("GET", "/static/favicon.svg", headers={"If-None-Match": headers["etag"]})
-    x.send("GET", "/static/kali.css", headers={"Range": "bytes=10-29"})
+    x.send("HEAD", css)
+    x.send("GET", "/nowhere", headers={"Accept": "application/json"})
     x.send("GET", "/", headers={"Host": "rebound.example:" + x.host.split(":")[1]})
     x.send("POST", "/hello/Ada", form={"a": "1"}, headers={"Origin": "http://evil.example",
                                                            "Sec-Fetch-Site": "cross-site"})
@@ -612,8 +613,12 @@ def intro_script(x: Exchange) -> None:
 
 def datebook_script(x: Exchange) -> None:
     for path in ["/", "/contacts/", "/contacts/new", "/tasks/", "/appointments/", "/contacts/999",
-                 "/static/kali.css"]:
+                 "/static/datebook.css", asset_url("kali.css")]:
         x.send("GET", path)
+    x.send("HEAD", "/static/datebook.css")
+    _, headers, _ = x.send("GET", "/static/datebook.css")
+    x.send("GET", "/static/datebook.css", headers={"If-None-Match": headers["etag"]})
+    x.send("GET", "/static/datebook.css", headers={"Range": "bytes=10-29"})
     same = {"Origin": x.url.rstrip("/"), "Sec-Fetch-Site": "same-origin"}
     x.send("POST", "/sample", form={}, headers=same)                          # no token: 403
     x.send("POST", "/sample", form={"_csrf_token": x.token("/")}, headers=same)

@@ -2,9 +2,6 @@
 <!--{slot body}-->
 <p class="crumbs"><a href="/contacts/">Contacts</a> /</p>
 <h1>{title}</h1>
-<!--{if saved}-->
-<p class="notice" role="status" id="saved">Saved.</p>
-<!--{end}-->
 <div class="columns wide-left">
 <!-- novalidate: the server checks every field and shows all the messages at once, next to
      their fields; the browser's own bubbles would show one at a time, each browser its own way. -->

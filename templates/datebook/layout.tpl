@@ -4,14 +4,15 @@
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Datebook</title>
-<link rel="icon" href="/static/favicon.svg">
-<!-- The stylesheet every kali example shares, then the datebook's own: both served by StaticFolder, no CDN. -->
-<link rel="stylesheet" href="/static/kali.css">
+<!-- kali's own stylesheet and icon ship with kali ({kali.css} and {kali.icon} are their /_kali/
+     addresses); the datebook's own stylesheet comes from its StaticFolder. No CDN. -->
+<link rel="icon" href="{kali.icon}" type="image/svg+xml">
+<link rel="stylesheet" href="{kali.css}">
 <link rel="stylesheet" href="/static/datebook.css">
 </head>
 <body class="datebook">
 <header class="bar">
-  <a class="brand" href="/"><img src="/static/favicon.svg" alt="">kali</a>
+  <a class="brand" href="/"><img src="{kali.icon}" alt="" width="22" height="22">kali</a>
   <span class="example">datebook</span>
   <nav aria-label="Sections">
 <!--{for item in nav}-->
@@ -23,6 +24,13 @@
   </form>
 </header>
 <main>
+<!--{for message in flashes}-->
+<div class="flashes" role="status">
+<!--{each}-->
+<p class="flash {message.kind}">{message.message}</p>
+<!--{after}-->
+</div>
+<!--{end}-->
 <!--{slot body}-->
 <!--{end}-->
 </main>

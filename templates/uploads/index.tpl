@@ -6,10 +6,6 @@
 <p class="lead">Choose one file or several (hold Ctrl or Shift), any size. Files larger than
 1 MiB never sit in memory: the server spools them to disk as they arrive.</p>
 
-<!--{if message}-->
-<p class="notice" id="message">{message}</p>
-<!--{end}-->
-
 <!-- enctype="multipart/form-data" is what makes a form send files; without it only names are sent. -->
 <form class="card" method="post" action="/upload" enctype="multipart/form-data">
 <label for="files">Files</label>
@@ -20,6 +16,7 @@
 </form>
 
 <!--{for file in files}-->
+<div class="table-wrap">
 <table id="listing">
 <tr><th>Name</th><th class="num">Size</th><th>Uploaded</th><th></th></tr>
 <!--{each}-->
@@ -32,6 +29,7 @@
 </tr>
 <!--{after}-->
 </table>
+</div>
 <p class="muted">{count} file(s), {total:filesize}, kept in <code>{folder}</code>.</p>
 <!--{otherwise}-->
 <p class="muted" id="listing">No files yet. They will be kept in <code>{folder}</code>.</p>

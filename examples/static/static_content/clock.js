@@ -12,10 +12,10 @@ tick();
 setInterval(tick, 1000);
 status.dataset.ran = "yes";
 
-// Ask the server for the shared stylesheet and show the headers that make caching work: the
-// browser keeps the file, and before using it again asks "still this ETag?"; unless the file
-// changed, the answer is a bodiless "304 Not Modified" (see your browser's network tools).
-fetch("/static/kali.css").then(async (response) => {
+// Ask the server for a text file and show the headers that make caching work: the browser keeps
+// the file, and before using it again asks "still this ETag?"; unless the file changed, the
+// answer is a bodiless "304 Not Modified" (see your browser's network tools).
+fetch("/static/static_content/notes.txt").then(async (response) => {
   const text = await response.text();
   const list = document.getElementById("headers");
   list.replaceChildren();
