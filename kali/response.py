@@ -190,6 +190,12 @@ class Response:
         self._content_type = None
         self._defaults = None
 
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type field's value, or None: read without making the Headers object."""
+        headers = self._headers
+        return self._content_type if headers is None else headers.get("content-type")
+
     def add_defaults(self, defaults: DefaultFields) -> None:
         """Add each of `defaults` unless the response sets that field (to '' to leave it out)."""
         if self._headers is None and self._defaults is None and defaults.lines is not None:

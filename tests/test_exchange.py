@@ -428,6 +428,15 @@ def test_a_response_goes_on_the_wire_the_same_whether_its_headers_were_looked_at
     assert untouched.headers.items() == touched.headers.items()
 
 
+def test_the_content_type_reads_the_same_before_and_after_the_headers_are_made() -> None:
+    response = Response("x")
+    assert response.content_type == "text/html; charset=utf-8"
+    response.headers["Content-Type"] = "text/plain"
+    assert response.content_type == "text/plain"
+    assert Response(code=204).content_type is None
+    assert Response("x", headers={"X-A": "1"}, content_type="text/csv").content_type == "text/csv"
+
+
 def test_a_wrapper_default_the_response_sets_to_empty_is_left_out() -> None:
     fields = DefaultFields([("X-Frame-Options", "DENY"), ("Cache-Control", "no-cache")])
     response = Response("x")
