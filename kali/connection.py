@@ -23,7 +23,7 @@ wait is too long depends on what it waited for (`Deadline`):
     LINGER      the client's leftover input, drained after a refusal (2 s) -> closed
 
 On the hot path (loopback, a small request) a connection is read, answered
-and closed right after accept() by `Connection.answer_at_once`, in a straight
+and closed right after accept() by `answer_at_once`, in a straight
 line: it never waits, so it never touches the selector, the deadline queue or
 the state machine.
 """
@@ -48,7 +48,7 @@ from .response import FileBody, Response, Stream, run_handler, wire_form
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]
+__all__ = ["ConnState", "Deadline", "Connection", "IllegalMove", "answer_at_once", "answer_whole"]
 
 logger = get_logger()
 
@@ -200,99 +200,6 @@ class Connection:
             # stopped reading, or a finished linger: close without a (further) reply.
             self.close()
 
-    # -- the common case in one go ---------------------------------------------------
-
-    def answer_at_once(self) -> None:
-        """Serve a connection just accepted: in one straight line if its request is the common one.
-
-        On loopback the whole request (a head without a body) has usually arrived by the time
-        the connection is accepted, and the handler's page is small.  Then nothing waits: one
-        recv, the handler, one send and one close answer it inside this call (`_answer_whole`).
-        If nothing has arrived yet, the connection waits for its first byte as usual.
-        """
-        server = self.server
-        try:
-            data = self.sock.recv(_RECV_SIZE, server.io_flags)
-        except server._would_block:
-            server._conns.add(self)
-            self._wait_for_request()
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.close()
-            return
-        self._answer_whole(data)
-
-    def _answer_whole(self, data: bytes) -> None:
-        """Answer `data`, the first bytes read, in a straight line if they are the common request.
-
-        The straight line: `data` is a whole request without a body, the handler's reply is an
-        iolist that fits one send, and the socket takes it whole.  It answers and closes without
-        the state machine's moves, a deadline, the selector, a Reply or an Outgoing -- this runs
-        once per request, and every step it skips is time the client waits.  At the first thing
-        that is not so (a partial head or a body, HEAD, a file or a stream, a reply too large for
-        one send, a send the socket does not take whole, an error), the connection goes on along
-        the general path from where it is, with the same result.
-        """
-        server = self.server
-        self.started = time.perf_counter()
-        request = read_whole_request(data, self.client, server.address, server.scheme)
-        if request is None:
-            server._conns.add(self)
-            self.read_request(data)
-            return
-        self.request = request
-        # run_handler shows a traceback only to a client on this machine.
-        response = run_handler(server.handler, request, debug=server.debug)
-        if request.method == "HEAD" or isinstance(response.content, (FileBody, Stream)):
-            server._conns.add(self)
-            self._respond(response, request)
-            return
-        try:
-            wire = wire_form(response)
-        except Exception:
-            server._conns.add(self)
-            self._send_reply(replacement_reply(request, debug=server.debug), response, request)
-            return
-        code = response.code
-        out = reply_in_one_buffer(code, server._dates, *wire)
-        if out is None:
-            server._conns.add(self)
-            self._send_reply(Reply(response, False, wire), response, request)
-            return
-        sock = self.sock
-        try:
-            sent = sock.send(out, server.io_flags)
-        except OSError:
-            sent = 0                # `send` below tries again: it waits, or meets the error and closes
-        if sent < len(out):
-            self.outgoing = Outgoing.rest_of(out, sent, request)
-            self.code = code
-            self.response = response
-            self.state = WRITE
-            self.deadline = None
-            server._conns.add(self)
-            self.send()
-            return
-        # All sent: what `close` does, minus what this path never set up.
-        self.state = CLOSED
-        if self.mask:
-            # It waited for its first byte: registered, and one of the server's connections.
-            server._conns.discard(self)
-            server._poller.unregister(sock, closing=True)
-            self.mask = 0
-        try:
-            sock.close()
-        except OSError:
-            pass
-        request.close()
-        server._access_log.note(request.method, request.target, code, sent, self.started)
-        if self.queued is not None:
-            self.request = None     # a stale deadline entry still points here: keep it from pinning the request
-        if response.shut_down:
-            server.stop()
-
     # -- reading -------------------------------------------------------------------
 
     def handshake(self) -> None:
@@ -318,7 +225,7 @@ class Connection:
         """Read what has arrived; answer once the request is complete, else wait for more.
 
         `first`: bytes already received on a new connection that are not a whole request by
-        themselves (see `answer_at_once`).
+        themselves (see `answer_whole`).
         """
         sock = self.sock
         server = self.server
@@ -342,7 +249,7 @@ class Connection:
             reader = self.reader
             if reader is None:
                 # Usually the whole request is in the first packet: then no parser is needed.
-                self._answer_whole(data)
+                answer_whole(self, data)
                 return
             try:
                 complete = reader.feed(data)
@@ -503,3 +410,102 @@ class Connection:
             self.request = self.response = self.reader = self.outgoing = None
         if response is not None and response.shut_down:
             server.stop()
+
+
+# -- the common case in one go ---------------------------------------------------------------
+#
+# These are functions of a Connection rather than its methods: the class is the general state
+# machine, and this is the one straight line that skips it.
+
+
+def answer_at_once(conn: Connection) -> None:
+    """Serve a connection just accepted: in one straight line if its request is the common one.
+
+    On loopback the whole request (a head without a body) has usually arrived by the time
+    the connection is accepted, and the handler's page is small.  Then nothing waits: one
+    recv, the handler, one send and one close answer it inside this call (`answer_whole`).
+    If nothing has arrived yet, the connection waits for its first byte as usual.
+    """
+    server = conn.server
+    try:
+        data = conn.sock.recv(_RECV_SIZE, server.io_flags)
+    except server._would_block:
+        server._conns.add(conn)
+        conn._wait_for_request()
+        return
+    except OSError:
+        data = b""
+    if not data:
+        conn.close()
+        return
+    answer_whole(conn, data)
+
+
+def answer_whole(conn: Connection, data: bytes) -> None:
+    """Answer `data`, the first bytes read, in a straight line if they are the common request.
+
+    The straight line: `data` is a whole request without a body, the handler's reply is an
+    iolist that fits one send, and the socket takes it whole.  It answers and closes without
+    the state machine's moves, a deadline, the selector, a Reply or an Outgoing -- this runs
+    once per request, and every step it skips is time the client waits.  At the first thing
+    that is not so (a partial head or a body, HEAD, a file or a stream, a reply too large for
+    one send, a send the socket does not take whole, an error), the connection goes on along
+    the general path from where it is, with the same result.
+    """
+    server = conn.server
+    conn.started = time.perf_counter()
+    request = read_whole_request(data, conn.client, server.address, server.scheme)
+    if request is None:
+        server._conns.add(conn)
+        conn.read_request(data)
+        return
+    conn.request = request
+    # run_handler shows a traceback only to a client on this machine.
+    response = run_handler(server.handler, request, debug=server.debug)
+    if request.method == "HEAD" or isinstance(response.content, (FileBody, Stream)):
+        server._conns.add(conn)
+        conn._respond(response, request)
+        return
+    try:
+        wire = wire_form(response)
+    except Exception:
+        server._conns.add(conn)
+        conn._send_reply(replacement_reply(request, debug=server.debug), response, request)
+        return
+    code = response.code
+    out = reply_in_one_buffer(code, server._dates, *wire)
+    if out is None:
+        server._conns.add(conn)
+        conn._send_reply(Reply(response, False, wire), response, request)
+        return
+    sock = conn.sock
+    try:
+        sent = sock.send(out, server.io_flags)
+    except OSError:
+        sent = 0                # `send` below tries again: it waits, or meets the error and closes
+    if sent < len(out):
+        conn.outgoing = Outgoing.rest_of(out, sent, request)
+        conn.code = code
+        conn.response = response
+        conn.state = WRITE
+        conn.deadline = None
+        server._conns.add(conn)
+        conn.send()
+        return
+    # All sent: what `close` does, minus what this path never set up.
+    conn.state = CLOSED
+    if conn.mask:
+        # It waited for its first byte: registered, and one of the server's connections.
+        server._conns.discard(conn)
+        server._poller.unregister(sock, closing=True)
+        conn.mask = 0
+    try:
+        sock.close()
+    except OSError:
+        pass
+    request.close()
+    server._access_log.note(request.method, request.target, code, sent, conn.started)
+    if conn.queued is not None:
+        conn.request = None     # a stale deadline entry still points here: keep it from pinning the request
+    if response.shut_down:
+        server.stop()

@@ -35,7 +35,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .access_log import AccessLog
-from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline
+from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline, answer_at_once
 from .log import get_logger
 from .outgoing import DateLines
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
@@ -316,7 +316,7 @@ class Server:
         # On loopback the request has usually arrived already: try it before touching the
         # selector. The connection joins self._conns only if it cannot be answered at once.
         try:
-            conn.answer_at_once()
+            answer_at_once(conn)
         except Exception:
             self._abandon(conn)
 

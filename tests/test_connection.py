@@ -142,3 +142,20 @@ def test_an_illegal_move_drops_that_connection_only(monkeypatch: pytest.MonkeyPa
         assert any("cannot move from READ to WRITE" in (r.exc_text or "") for r in caplog.records)
         monkeypatch.setattr(kali.connection, "MOVES", MOVES)
         assert parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2] == b"ok", "the loop went on"
+
+
+def test_a_connection_answered_after_waiting_leaves_no_deadline_behind(caplog: Any) -> None:
+    # A connection accepted before its request arrived waits with a first-byte deadline. Once it
+    # is answered, the entry is dropped at the loop's next timed work (here: writing the access
+    # line), instead of staying queued until it falls due and waking the loop up for nothing.
+    with caplog.at_level(logging.INFO, logger="kali"), running_server(app, timeout=30) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            time.sleep(0.1)         # accepted, and waiting for its first byte
+            assert server._heap, "the connection waits with a deadline"
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert parse_response(read_until_closed(sock).data)[2] == b"ok"
+        deadline = time.monotonic() + 5
+        while server._heap and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._heap == []
+        assert server._wake_at > time.monotonic() + 60, "nothing left to wake up for"
