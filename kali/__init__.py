@@ -75,8 +75,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kali' has no attribute {name!r}")
-    from importlib import import_module
-    value = getattr(import_module(f"kali.{module}"), name)
+    # __import__ rather than importlib.import_module: no importlib package to load, and
+    # `python -X importtime` (which only sees imports made through the import statement's
+    # machinery) then shows these modules' own times.
+    value = getattr(__import__(f"kali.{module}", fromlist=[name]), name)
     globals()[name] = value
     return value
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import HTTPError
@@ -63,13 +63,16 @@ from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
-from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 from .log import get_logger
 from .multipart import UploadedFile
 from .request import Request
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 from .signing import sign
+
+if TYPE_CHECKING:
+    # kali.csvio (with the csv module) is loaded when one of these is first asked for (`__getattr__`).
+    from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 
 __all__ = [
     # lenses (defined in kali.lenses)
@@ -87,6 +90,16 @@ __all__ = [
 ]
 
 logger = get_logger("kali.forms")
+
+#: Names kali.forms re-exports from kali.csvio, which an app without CSV uploads never loads.
+_FROM_CSVIO = ("read_csv", "CSVTable", "CSVRow", "CSVProblem")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_CSVIO:
+        raise AttributeError(f"module 'kali.forms' has no attribute {name!r}")
+    from . import csvio
+    return getattr(csvio, name)
 
 #: The key of `errors` holding messages about the whole form rather than one field.
 FORM_ERRORS = "_form"

@@ -110,21 +110,16 @@ import os
 import re
 from pathlib import Path
 from types import GeneratorType
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
-from kali.template_compiler import (
-    Location,
-    Loader,
-    Loop,
-    Source,
-    TemplateError,
-    TemplateRuntimeError,
-    Tree,
-    build_tree,
-    compile_tree,
-    fill_slots,
-    parse,
-)
+from kali.template_errors import TemplateError, TemplateRuntimeError
+
+if TYPE_CHECKING:
+    from kali.template_compiler import Location, Loader, Tree
+
+# kali.template_compiler (its regular expressions and node classes) is imported where a
+# template is first compiled, not by `import kali.templates`: an app's start-up pays for
+# it with its first template, and a TemplateFolder compiles nothing until a page asks.
 
 __all__ = [
     "Template",
@@ -371,10 +366,12 @@ class Template:
     ) -> None:
         if not isinstance(text, str):
             raise TypeError(f"template text must be str, got {type(text).__name__}")
+        from kali.template_compiler import Source, build_tree
         scope, load = _Formatters(formatters, globals), _loader_for(templates)
         self._setup(name, build_tree(Source(name, text), scope.get, load), scope, load)
 
     def _setup(self, name: str, tree: Tree, formatters: _Formatters, load: Optional[Loader]) -> None:
+        from kali.template_compiler import compile_tree
         self.name = name
         self._tree = tree
         self._formatters = formatters
@@ -401,6 +398,7 @@ class Template:
 
     def extend(self, **fills: Union[str, Template]) -> Template:
         """A new template: this one with the named slots filled (text may use ``<!--{super}-->``)."""
+        from kali.template_compiler import Source, fill_slots, parse
         trees: dict[str, tuple[Tree, Optional[Location]]] = {}
         for slot, fill in fills.items():
             if isinstance(fill, Template):
@@ -443,6 +441,7 @@ class TemplateLoop(Template):
         for label, value in (("item", item), ("items", items)):
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 raise ValueError(f"TemplateLoop {label}= must be an identifier, got {value!r}")
+        from kali.template_compiler import Location, Loop, Source, build_tree
         scope, load = _Formatters(formatters, globals), _loader_for(templates)
 
         def part(label: str, value: Union[str, Template]) -> Tree:
@@ -574,6 +573,7 @@ class TemplateFolder:
             stamps.extend(dependency_stamps)
             return template._tree
 
+        from kali.template_compiler import Source, build_tree
         self._loading.append(name)
         try:
             tree = build_tree(Source(str(path), text), self._formatters.get, load)
