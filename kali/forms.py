@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import HTTPError
@@ -70,7 +70,9 @@ from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 from .signing import sign
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Iterable, TypeAlias
     # kali.csvio (with the csv module) is loaded when one of these is first asked for (`__getattr__`).
     from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 
@@ -154,7 +156,7 @@ def _human_size(size: int) -> str:
 
 # -- elements --------------------------------------------------------------------------
 
-Raw = Any   # str, a list of str (multi-valued fields) or uploaded files (FileField)
+Raw: TypeAlias = "Any"   # str, a list of str (multi-valued fields) or uploaded files (FileField)
 
 
 class Element:
@@ -797,7 +799,7 @@ class _NotConverted(Exception):
     """A cross-field rule read a field that failed to convert: the rule cannot run (not an error)."""
 
 
-class ConvertedValues(dict[str, Any]):
+class ConvertedValues(dict[str, "Any"]):      # "Any": typing is not imported at run time
     """The converted fields of a submitted form, as `semantic_checks` sees them.
 
     A plain dict of field name -> value, except that a field which failed to

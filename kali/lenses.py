@@ -35,12 +35,14 @@ import datetime
 import math
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+from collections.abc import Mapping
 
 # The one truth table (kali.truth), which a bool route parameter reads too.
 from .truth import FALSE_WORDS, TRUE_WORDS, parse_bool
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Pattern, Sequence, TypeAlias, Union
     import decimal      # at run time imported where a Decimal is made: start-up need not pay for it
 
 __all__ = [
@@ -53,7 +55,7 @@ __all__ = [
 #: The message for blank text where a value is needed.
 REQUIRED_MESSAGE = "This field is required."
 
-Text = Union[str, list[str]]
+Text: TypeAlias = "Union[str, list[str]]"
 
 
 class ValidationError(ValueError):

@@ -41,13 +41,14 @@ import sqlite3
 import sys
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence, overload
 
 from .http import redact_target
 from .log import get_logger
 from .response import FileBody, Handler, Response, Stream, to_response
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Literal, Sequence, overload
     # kali.migrations is imported when a database with a schema or migrations is opened, not by
     # `import kali.sqlite`; these names are re-exported from it on first use (`__getattr__`).
     from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
@@ -210,16 +211,17 @@ class Database(sqlite3.Connection):
             block.rollback()
         return False
 
-    @overload
-    def backup(self, target: sqlite3.Connection, *, pages: int = -1,
-               progress: Callable[[int, int, int], object] | None = None, name: str = "main",
-               sleep: float = 0.25) -> None: ...
+    if TYPE_CHECKING:     # the call forms, for type checkers (typing.overload is not imported at run time)
+        @overload
+        def backup(self, target: sqlite3.Connection, *, pages: int = -1,
+                   progress: Callable[[int, int, int], object] | None = None, name: str = "main",
+                   sleep: float = 0.25) -> None: ...
 
-    @overload
-    def backup(self, path: str | os.PathLike[str] | None = None, /) -> Path: ...
+        @overload
+        def backup(self, path: str | os.PathLike[str] | None = None, /) -> Path: ...
 
-    @overload
-    def backup(self, *, path: str | os.PathLike[str] | None) -> Path: ...
+        @overload
+        def backup(self, *, path: str | os.PathLike[str] | None) -> Path: ...
 
     def backup(self, target: Any = None, *, pages: int = -1,
                progress: Callable[[int, int, int], object] | None = None, name: str = "main",

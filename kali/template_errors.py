@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 __all__ = ["TemplateError", "TemplateRuntimeError"]
 
 
@@ -16,10 +14,10 @@ class TemplateError(Exception):
     def __init__(
         self,
         message: str,
-        file: Optional[str] = None,
-        line: Optional[int] = None,
-        col: Optional[int] = None,
-        source_line: Optional[str] = None,
+        file: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        source_line: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
@@ -46,10 +44,10 @@ class TemplateRuntimeError(TemplateError):
         self,
         message: str,
         parameter: str,
-        file: Optional[str] = None,
-        line: Optional[int] = None,
-        col: Optional[int] = None,
-        source_line: Optional[str] = None,
+        file: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        source_line: str | None = None,
     ) -> None:
         self.parameter = parameter
         super().__init__(message, file, line, col, source_line)

@@ -108,13 +108,15 @@ import datetime
 import numbers
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 from kali.template_errors import TemplateError, TemplateRuntimeError
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeAlias, Union
     from kali.template_compiler import Location, Loader, Tree
 
 # kali.template_compiler (its regular expressions and node classes) is imported where a
@@ -131,7 +133,7 @@ __all__ = [
     "register_formatter",
 ]
 
-Formatter = Callable[[Any], object]
+Formatter: TypeAlias = "Callable[[Any], object]"
 
 # ---------------------------------------------------------------- escaping and lookup
 
@@ -325,7 +327,7 @@ class _Formatters:
 
 # ---------------------------------------------------------------- templates
 
-TemplateSource = Union[Mapping[str, "Template"], "TemplateFolder"]
+TemplateSource: TypeAlias = "Union[Mapping[str, Template], TemplateFolder]"
 
 
 def _loader_for(templates: Optional[TemplateSource]) -> Optional[Loader]:
