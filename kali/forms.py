@@ -65,6 +65,7 @@ from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE
                      StringLens, Test, TimeLens, ValidationError, nullable)
 from .log import get_logger
 from .multipart import UploadedFile
+from .patterns import compile_later
 from .request import Request
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
@@ -111,7 +112,7 @@ CSRF_FIELD = "_csrf_token"
 
 # -- HTML attributes -----------------------------------------------------------------
 
-_ATTR_NAME = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
+_ATTR_NAME = compile_later(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
 
 
 def _attr_name(key: str) -> str:
@@ -536,10 +537,10 @@ def csrf_input(path: str) -> str:
     return f'<input type="hidden" name="{CSRF_FIELD}" value="{csrf_token(path)}">'
 
 
-_SCAN = re.compile(
+_SCAN = compile_later(
     r"<script\b.*?</script\s*>|<!--.*?-->|<form\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
     re.IGNORECASE | re.DOTALL)
-_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
+_ATTR = compile_later(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
 
 
 def _tag_attrs(text: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from .errors import HTTPError
 from .http import OWS, Headers, RequestHead
 from .multipart import UploadedFile, parse_header_params, parse_multipart
+from .patterns import compile_later
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
 
 
 # A \uD800-\uDFFF escape in a JSON text: only then can a decoded string hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = compile_later(rb"\\u[dD][89a-fA-F]")
 
 # Characters `app_url` leaves as they are in a path segment (RFC 3986 pchar minus ';', '=', '&', '+').
 _APP_URL_SAFE = "-._~!$'()*,:@"

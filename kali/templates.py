@@ -113,6 +113,7 @@ from pathlib import Path
 from types import GeneratorType
 
 from kali.template_errors import TemplateError, TemplateRuntimeError
+from kali.patterns import compile_later
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def _format_cents(value: object) -> str:
     return format(value, ",.2f")
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = compile_later(r"\d{4}-\d{2}-\d{2}")
 
 
 def _format_date(value: object) -> str:
@@ -247,7 +248,7 @@ def _format_path(value: object) -> str:
 
 _FORMATTERS: dict[str, Formatter] = {"num": _format_num, "cents": _format_cents, "date": _format_date,
                                      "url": _format_url, "path": _format_path}
-_FORMATTER_NAME = re.compile(r"[^\W\d]\w*")
+_FORMATTER_NAME = compile_later(r"[^\W\d]\w*")
 _IDENTIFIER = _FORMATTER_NAME
 
 
