@@ -250,7 +250,8 @@ _TRAILER_LINE = compile_later(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ 
 _COMMON_HEAD = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n"
                           f"(?:[{_TCHAR}]+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n")
 
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(7)
+# The states of a BodyReader.
+_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(6)
 
 
 class RequestParser:
@@ -261,9 +262,8 @@ class RequestParser:
     error, and a complete head runs those same checks first.
     """
 
-    __slots__ = ("max_request_line", "max_header_bytes", "max_headers", "max_body_size", "_buf", "_state",
-                 "_scan_from", "_remaining", "_body_seen", "_trailer_bytes", "_line", "_content_length_text",
-                 "head")
+    __slots__ = ("max_request_line", "max_header_bytes", "max_headers", "max_body_size", "_buf", "_body",
+                 "_scan_from", "_line", "_content_length_text", "head")
 
     # Tests turn this off to prove the general path gives what the fast path gives.
     _fast_path = True
@@ -275,11 +275,8 @@ class RequestParser:
         self.max_headers = max_headers
         self.max_body_size = max_body_size
         self._buf = bytearray()
-        self._state = _HEAD
+        self._body: BodyReader | None = None     # set once the head is read
         self._scan_from = 0          # where the search for the end of the head resumes
-        self._remaining = 0          # body bytes (or chunk bytes) still to come
-        self._body_seen = 0          # decoded body bytes so far, for the size limit
-        self._trailer_bytes = 0
         self._line: tuple[str, str, str, str | None] | None = None    # the checked request line
         self._content_length_text: str | None = None
         self.head: RequestHead | None = None
@@ -291,19 +288,16 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         """Add received bytes; after END they are ignored (one request per connection)."""
-        if self._state != _DONE:
+        body = self._body
+        if body is None or body.state != _DONE:
             self._buf += data
 
     def next_event(self) -> Event:
         """The next event, or NEED_DATA; raises ProtocolError for a bad request."""
-        state = self._state
-        if state == _HEAD:
+        body = self._body
+        if body is None:
             return self._parse_head()
-        if state == _BODY:
-            return self._next_body_bytes()
-        if state == _DONE:
-            return END
-        return self._next_chunked()
+        return body.next_event()
 
     # -- head ----------------------------------------------------------------
 
@@ -459,6 +453,7 @@ class RequestParser:
             raise ProtocolError(400, "An HTTP/1.1 request must have a Host header.")
         head = RequestHead(method, target, version, _NO_HEADERS, None, False, False, authority)
         self._content_length_text = None
+        limits = self.max_body_size, self.max_header_bytes
         if te is not None:
             if cl is not None:
                 raise ProtocolError(400, "A request may not have both Content-Length and Transfer-Encoding.")
@@ -474,7 +469,7 @@ class RequestParser:
             if len(codings) != 1:
                 raise ProtocolError(400, "The Transfer-Encoding header is malformed.")
             head.chunked = True
-            self._state = _CHUNK_SIZE
+            self._body = BodyReader(self._buf, None, *limits)
         elif cl is not None:
             lengths = {v.strip(OWS) for value in cl for v in value.split(",")}
             if len(lengths) != 1:
@@ -487,15 +482,44 @@ class RequestParser:
                 raise ProtocolError(413, f"The request body is larger than {self.max_body_size} bytes.")
             head.content_length = length
             self._content_length_text = text
-            self._remaining = length
-            self._state = _BODY if length else _DONE
+            self._body = BodyReader(self._buf, length, *limits)
         else:
-            self._state = _DONE
+            self._body = BodyReader(self._buf, 0, *limits)
         if not http10 and expect is not None and head.has_body:
             head.expect_continue = expect[0].lower() == "100-continue"
         return head
 
-    # -- bodies --------------------------------------------------------------
+
+class BodyReader:
+    """Takes one request's body out of the parser's buffer: Content-Length bytes, or chunked framing.
+
+    Apart from RequestParser so the head's rules and the body's framing (RFC 9112 6.3,
+    7.1) each read on their own; it shares the parser's buffer, so the bytes after the
+    head are never copied.
+    """
+
+    __slots__ = ("state", "_buf", "_remaining", "_body_seen", "_trailer_bytes", "max_body_size",
+                 "max_trailer_bytes")
+
+    def __init__(self, buf: bytearray, length: int | None, max_body_size: int | None,
+                 max_trailer_bytes: int) -> None:
+        """A body of `length` bytes, or a chunked one when `length` is None."""
+        self._buf = buf
+        self.state = _CHUNK_SIZE if length is None else _BODY if length else _DONE
+        self._remaining = length or 0   # body bytes (or the current chunk's bytes) still to come
+        self._body_seen = 0             # decoded bytes of a chunked body so far, for the size limit
+        self._trailer_bytes = 0
+        self.max_body_size = max_body_size
+        self.max_trailer_bytes = max_trailer_bytes
+
+    def next_event(self) -> Event:
+        """The next piece of the body, END, or NEED_DATA; raises ProtocolError for bad framing."""
+        state = self.state
+        if state == _BODY:
+            return self._next_body_bytes()
+        if state == _DONE:
+            return END
+        return self._next_chunked()
 
     def _take_remaining(self) -> bytes:
         """Up to `_remaining` buffered body bytes (the caller checked the buffer is not empty)."""
@@ -515,7 +539,7 @@ class RequestParser:
             return NEED_DATA
         data = self._take_remaining()
         if not self._remaining:
-            self._state = _DONE
+            self.state = _DONE
         return data
 
     def _read_line(self, limit: int, what: str) -> bytes | None:
@@ -535,7 +559,7 @@ class RequestParser:
 
     def _next_chunked(self) -> Event:
         while True:
-            state = self._state
+            state = self.state
             if state == _CHUNK_SIZE:
                 line = self._read_line(4096, "chunk size")
                 if line is None:
@@ -545,19 +569,19 @@ class RequestParser:
                     raise ProtocolError(400, "A chunk size line is malformed.")
                 size = int(m.group(1), 16)
                 if size == 0:
-                    self._state = _TRAILERS
+                    self.state = _TRAILERS
                     continue
                 self._body_seen += size
                 if self.max_body_size is not None and self._body_seen > self.max_body_size:
                     raise ProtocolError(413, f"The request body is larger than {self.max_body_size} bytes.")
                 self._remaining = size
-                self._state = _CHUNK_DATA
+                self.state = _CHUNK_DATA
             elif state == _CHUNK_DATA:
                 if not self._buf:
                     return NEED_DATA
                 data = self._take_remaining()
                 if not self._remaining:
-                    self._state = _CHUNK_CRLF
+                    self.state = _CHUNK_CRLF
                 return data
             elif state == _CHUNK_CRLF:
                 buf = self._buf
@@ -567,21 +591,22 @@ class RequestParser:
                     return NEED_DATA
                 else:
                     raise ProtocolError(400, "A chunk is not followed by CRLF.")
-                self._state = _CHUNK_SIZE
+                self.state = _CHUNK_SIZE
             elif state == _TRAILERS:
                 line = self._read_line(8190, "trailer")
                 if line is None:
                     return NEED_DATA
                 if line == b"\r":
-                    self._state = _DONE
+                    self.state = _DONE
                     return END
                 self._trailer_bytes += len(line) + 1
-                if self._trailer_bytes > self.max_header_bytes:
+                if self._trailer_bytes > self.max_trailer_bytes:
                     raise ProtocolError(431, "The request trailer section is too large.")
                 if not _TRAILER_LINE.match(line):
                     raise ProtocolError(400, "A trailer line is malformed.")
             else:
                 return END
+
 
 
 def _common_head(raw: bytes, max_request_line: int, max_header_bytes: int,
