@@ -38,7 +38,7 @@ from .response import Handler
 from .security import TOKEN_PARAMETER, SecurityWrapper, is_loopback_address
 from .server import Server, listening_socket
 
-__all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "DEFAULT_LINGER"]
+__all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "RELOAD_VARIABLE", "DEFAULT_LINGER"]
 
 logger = logging.getLogger("kali")
 
@@ -52,6 +52,8 @@ DEFAULT_LINGER = 10.0
 _JOIN_SECONDS = 5.0
 #: A supervisor's child process serves the listening socket inherited as this file descriptor.
 LISTEN_FD_VARIABLE = "KALI_LISTEN_FD"
+#: KALI_RELOAD=1: the process becomes the `run --reload` supervisor (kali.reload) and runs the app in child processes.
+RELOAD_VARIABLE = "KALI_RELOAD"
 #: How long the private launch page stays on disk after the browser was asked to open it.
 _LAUNCH_PAGE_SECONDS = 60
 #: The page a second launch of a private app opens, in its data folder.
@@ -87,24 +89,44 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
     loopback = is_loopback_address(address)
     if debug is None:
         debug = loopback
-    token: str | None = None
-    if private:
-        import secrets
-        token = secrets.token_urlsafe(32)
-    inherited = _inherited_listener()
     from .instance import InstanceRecord, PingChannel, default_app_name
     name = app_name if app_name is not None else default_app_name()
     from .sqlite import data_folder
     folder = data_folder(name, create=False)        # checks the name before anything happens
+    child = _reload_child()
+    if child is None and _env_flag(RELOAD_VARIABLE) and _supervise():
+        return          # this process was the reload supervisor; the app ran in its child processes
+    token: str | None = None
+    if private and child is None:
+        import secrets
+        token = secrets.token_urlsafe(32)
+    grant = None
+    if child is not None:
+        # An app process of `run --reload`: the supervisor owns the socket, the record and the window.
+        grant = child.announce({
+            "app": name, "address": address, "port": port, "start": start, "window": window, "linger": linger,
+            "private": private, "single_instance": single_instance, "tls": ssl_context is not None,
+            "allowed_hosts": list(allowed_hosts), "data_folder": str(folder)})
+        if grant is None:
+            return      # another instance of the app is running: the supervisor opened the browser there
+        inherited: socket.socket | None = grant.listener
+        token = grant.token if private else None
+    else:
+        inherited = _inherited_listener()
     channels: dict[str, Any] = {}
     events = None
-    if linger is not None:
+    if linger is not None or child is not None:
+        # Under --reload every page keeps the stream open: it is how the pages learn of new code.
         from .presence import EventChannel
         events = channels["events"] = EventChannel()
     record = None
     ping: PingChannel | None = None
     if single_instance and inherited is None:
         channels["ping"] = ping = PingChannel(name)
+    elif grant is not None and grant.secret is not None:
+        # The record is the supervisor's: the ping proves its secret and names its pid.
+        channels["ping"] = reload_ping = PingChannel(name, pid=grant.pid)
+        reload_ping.url, reload_ping.secret = grant.url, grant.secret
     handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
                               allow_cross_site=allow_cross_site, private_token=token, debug=debug,
                               caller="serve_http()", channels=channels)
@@ -145,9 +167,13 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
                 # Published before the URL is printed: a second launch that saw it finds the record.
                 ping.url = server.url
                 ping.secret = record.publish(app=name, url=server.url, port=server.port, token=token)
-            print(f"kali: serving {server.url}", flush=True)
+            if child is not None:
+                assert events is not None
+                child.ready(events, lifetime)       # the supervisor said where the app is served
+            else:
+                print(f"kali: serving {server.url}", flush=True)
             url = server.url + (start or "").lstrip("/")
-            if token is not None:
+            if token is not None and child is None:
                 url += ("&" if "?" in url else "?") + f"{TOKEN_PARAMETER}={token}"
                 print(f"kali: private app: open {url}", flush=True)
             if start is not None and inherited is None:
@@ -181,7 +207,10 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
                 shutil.rmtree(launch_folder, ignore_errors=True)
             if lifetime is not None:
                 lifetime.restore_signals()
-    print(f"kali: stopped ({lifetime.reason})", flush=True)
+    if child is not None:
+        child.stopped(lifetime.reason)      # the supervisor says why the app stopped
+    else:
+        print(f"kali: stopped ({lifetime.reason})", flush=True)
 
 
 def _env_flag(name: str) -> bool:
@@ -232,6 +261,27 @@ def _settings(port: int | None, start: str | None, window: str,
     else:
         raise ValueError(f"serve_http(quit_when_closed={quit_when_closed!r}): True, False, None or seconds")
     return port, start, window, linger
+
+
+def _reload_child() -> Any:
+    """This process's link to its `run --reload` supervisor, if it is one of its app processes."""
+    # Only an app process started by the supervisor has loaded kali.reload_child (its bootstrap
+    # did): a plain app never pays for importing it.
+    module = sys.modules.get(__package__ + ".reload_child")
+    return module.current() if module is not None else None
+
+
+def _supervise() -> bool:
+    """Become the `run --reload` supervisor of this process's script (KALI_RELOAD=1); False without a script."""
+    from .app_script import AppScript
+    script = AppScript.of_main()
+    if script is None:
+        logger.warning("%s=1 needs an app script to run again (this is an interactive session): serving "
+                       "without reloading", RELOAD_VARIABLE)
+        return False
+    from .reload import supervise
+    supervise(script, sys.argv[1:])
+    return True
 
 
 def _inherited_listener() -> socket.socket | None:

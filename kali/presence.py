@@ -73,9 +73,11 @@ class EventChannel:
         return (time.monotonic() if now is None else now) - self.empty_since
 
     def send(self, event: str, data: Any = "") -> None:
-        """Queue an event for every open page (each gets it within `POLL_SECONDS`)."""
+        """Queue an event for every open page (each gets it within `POLL_SECONDS`); safe from any thread."""
         message = _message(event, data)
-        for queue in self._queues:
+        # A copy: the loop's thread adds and removes streams meanwhile (the reload child's
+        # control thread sends); deque.append and popleft are atomic.
+        for queue in list(self._queues):
             queue.append(message)
 
     def _stream(self) -> Iterator[Any]:
@@ -92,8 +94,9 @@ class EventChannel:
             while True:
                 yield Pause(POLL_SECONDS)
                 if queue:
-                    messages = list(queue)
-                    queue.clear()
+                    messages = []
+                    while queue:
+                        messages.append(queue.popleft())
                     quiet = 0.0
                     yield "".join(messages)
                 else:

@@ -1,0 +1,202 @@
+"""Which of an app's own files changed: `os.stat` polling of its folder tree and of the files it names.
+
+`SourceWatcher(root)` knows two kinds of file:
+
+- `CODE`: Python source (`*.py`, `*.pyw`) and SQL (`*.sql`: schemas and
+  migrations read when the app starts) anywhere in the tree, and every file
+  named with `watch(path, CODE)` (the modules the app imported from the tree);
+  a change needs a new app process;
+- `PAGES`: what pages show -- templates and static web files in the tree
+  (`*.tpl`, `*.html`, `*.htm`, `*.css`, `*.js`) and every file named with
+  `watch(path, PAGES)` (the template files the app loaded, wherever they are);
+  the running app reads these again itself, so only the open pages reload.
+
+Everything else is never looked at: the app's data (the data folder given to
+`ignore`, SQLite files, whatever the app writes: uploads, exports, logs),
+`.venv` and every folder holding a `pyvenv.cfg`, `__pycache__`,
+`node_modules`, dot-folders and dot-files (`.git`, editors' swap files).
+So an app writing its own data never triggers a reload.
+
+Polling costs little: each `poll()` stats every watched file and folder once,
+and lists a folder again only when its own modification time changed (a file
+was created, removed or renamed in it: how most editors save).  Standard
+library only; no inotify, so it works the same on every system.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable, NamedTuple
+
+__all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "MAX_WATCHED", "ignored_file", "ignored_folder"]
+
+logger = logging.getLogger("kali")
+
+#: A change that needs a new app process.
+CODE = "code"
+#: A change the running app picks up itself: only the open pages reload.
+PAGES = "pages"
+
+_SUFFIXES = {".py": CODE, ".pyw": CODE, ".sql": CODE,
+             ".tpl": PAGES, ".html": PAGES, ".htm": PAGES, ".css": PAGES, ".js": PAGES}
+_DATA_SUFFIXES = (".sqlite3", ".sqlite", ".db", "-wal", "-shm", "-journal", ".pyc", "~", ".swp", ".tmp")
+#: At most this many files and folders are watched (a script saved in a home folder must not
+#: make kali walk the whole home folder four times a second).
+MAX_WATCHED = 20000
+
+# A file's identity and content version: a save rewrites it in place (mtime, size) or
+# replaces it by a new file (inode).
+_Stamp = tuple[int, int, int]
+
+
+class Change(NamedTuple):
+    """One file that changed, appeared or disappeared, and what its change needs (CODE or PAGES)."""
+
+    path: str
+    kind: str
+
+
+def ignored_file(name: str) -> bool:
+    """Whether a file name is never watched: dot-files, editors' leftovers, databases and their journals."""
+    return name.startswith((".", "#")) or name.endswith(_DATA_SUFFIXES)
+
+
+def ignored_folder(path: str, name: str) -> bool:
+    """Whether a folder is never entered: dot-folders, caches, installed packages, virtual environments."""
+    if name.startswith(".") or name == "__pycache__" or name == "node_modules" or name == "site-packages":
+        return True
+    # A virtual environment under any name is recognised by its pyvenv.cfg.
+    return os.path.exists(os.path.join(path, "pyvenv.cfg"))
+
+
+def _stamp(path: str) -> _Stamp | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+class SourceWatcher:
+    """The app's source files under `root` and the files named to it, and what changed since the last `poll()`."""
+
+    def __init__(self, root: str | os.PathLike[str], *, ignore: Iterable[str | os.PathLike[str]] = ()) -> None:
+        self.root = os.path.abspath(root)
+        self._ignored: set[str] = {os.path.abspath(folder) for folder in ignore}
+        # folder -> its modification stamp; file -> (its stamp, its kind)
+        self._folders: dict[str, _Stamp | None] = {}
+        self._files: dict[str, tuple[_Stamp | None, str]] = {}
+        # Files named by watch(), which stay watched wherever they are.
+        self._named: dict[str, str] = {}
+        self._warned = False
+        self._scan(self.root, report=None)
+
+    @property
+    def watched(self) -> int:
+        """How many files are watched."""
+        return len(self._files)
+
+    def files(self, kind: str | None = None) -> list[str]:
+        """The watched files (of one kind), sorted."""
+        return sorted(path for path, (_, file_kind) in self._files.items() if kind is None or file_kind == kind)
+
+    def ignore(self, folder: str | os.PathLike[str]) -> None:
+        """Never watch anything inside `folder` (the app's data folder) from now on."""
+        folder = os.path.abspath(folder)
+        self._ignored.add(folder)
+        inside = folder + os.sep
+        for path in [p for p in self._folders if p == folder or p.startswith(inside)]:
+            del self._folders[path]
+        for path in [p for p in self._files if p.startswith(inside) and p not in self._named]:
+            del self._files[path]
+
+    def watch(self, path: str | os.PathLike[str], kind: str) -> None:
+        """Watch one more file (a module the app imported, a template it loaded), wherever it is."""
+        if kind not in (CODE, PAGES):
+            raise ValueError(f"a watched file's kind is CODE or PAGES, not {kind!r}")
+        path = os.path.abspath(path)
+        known = self._files.get(path)
+        if known is None:
+            self._files[path] = (_stamp(path), kind)
+        elif kind == CODE and known[1] != CODE:
+            # CODE wins: a module that is also served as a page still needs a new process.
+            self._files[path] = (known[0], CODE)
+        self._named[path] = self._files[path][1]
+
+    def poll(self) -> list[Change]:
+        """Every watched file that changed, appeared or disappeared since the last poll."""
+        changes: list[Change] = []
+        for folder, stamp in list(self._folders.items()):
+            now = _stamp(folder)
+            if now != stamp:
+                if now is None:
+                    self._forget_folder(folder, changes)
+                else:
+                    self._folders[folder] = now
+                    self._scan(folder, report=changes)
+        for path, (stamp, kind) in list(self._files.items()):
+            now = _stamp(path)
+            if now != stamp:
+                self._files[path] = (now, kind)
+                changes.append(Change(path, kind))
+        return changes
+
+    # -- the tree --------------------------------------------------------------------------------
+
+    def _scan(self, folder: str, *, report: list[Change] | None) -> None:
+        """Learn `folder`'s new entries: new files are reported (unless `report` is None), new folders scanned.
+
+        Folders already known are polled on their own; files already known are stat'ed by poll().
+        """
+        if folder in self._ignored:
+            return
+        if folder not in self._folders:
+            if not self._room():
+                return
+            self._folders[folder] = _stamp(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_folder:
+                path = entry.path
+                if path in self._folders or path in self._ignored or ignored_folder(path, name):
+                    continue
+                # A folder found after the first scan is new: everything in it is new too.
+                self._scan(path, report=report)
+                continue
+            kind = _SUFFIXES.get(os.path.splitext(name)[1].lower())
+            if kind is None or ignored_file(name) or entry.path in self._files or not self._room():
+                continue
+            stamp = _stamp(entry.path)
+            if stamp is None:
+                continue
+            self._files[entry.path] = (stamp, kind)
+            if report is not None:
+                report.append(Change(entry.path, kind))
+
+    def _forget_folder(self, folder: str, changes: list[Change]) -> None:
+        """A folder disappeared: forget it and what was under it (its files are reported as changed)."""
+        inside = folder + os.sep
+        for path in [p for p in self._folders if p == folder or p.startswith(inside)]:
+            del self._folders[path]
+        for path in [p for p in self._files if p.startswith(inside) and p not in self._named]:
+            stamp, kind = self._files.pop(path)
+            if stamp is not None:
+                changes.append(Change(path, kind))
+
+    def _room(self) -> bool:
+        if len(self._files) + len(self._folders) < MAX_WATCHED:
+            return True
+        if not self._warned:
+            self._warned = True
+            logger.warning("watching only %d files and folders under %s: keep the app in a folder of its own",
+                           MAX_WATCHED, self.root)
+        return False
