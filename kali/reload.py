@@ -430,8 +430,9 @@ class Supervisor:
             return
         assert self.home is not None
         if self.stand_in is not None:
-            self.stand_in.stop()
-        self.stand_in = None if self.home.settings.get("tls") else StandIn(self.home, summary, failure.get("page"))
+            self.stand_in.show(summary, failure.get("page"))
+        elif not self.home.settings.get("tls"):
+            self.stand_in = StandIn(self.home, summary, failure.get("page"))
 
     def _reap(self, now: float) -> None:
         for process in list(self.processes):
@@ -495,8 +496,9 @@ class Supervisor:
         from .watch import PAGES
         for path in message.get("modules") or ():
             self.watcher.watch(path, CODE)
-        for path in message.get("templates") or ():
-            self.watcher.watch(path, PAGES)
+        for entry in message.get("templates") or ():
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
+                self.watcher.watch(entry[0], PAGES, seen=entry[1] if isinstance(entry[1], list) else None)
 
     def _look_at_files(self, now: float) -> float:
         """Poll the watcher; act on changes once they settle.  Returns the seconds until the next look."""

@@ -100,7 +100,7 @@ class ReloadChild:
         #: serve_http returned normally (and said why).
         self.ended = False
         self._modules: set[str] = set()
-        self._templates: list[str] = []
+        self._templates: list[tuple[str, list[int] | None]] = []
         self._events: EventChannel | None = None
         self._lifetime: Lifetime | None = None
 
@@ -169,9 +169,12 @@ class ReloadChild:
         self._send({"event": "failed", "summary": summary, "place": None, "page": None,
                     "modules": self._new_modules()})
 
-    def template_loaded(self, path: object) -> None:
+    def template_loaded(self, path: os.PathLike[str]) -> None:
         """kali.templates' hook: a TemplateFolder read this file (the supervisor watches it from now on)."""
-        self._templates.append(os.fspath(path))     # type: ignore[call-overload]
+        from .watch import stamp
+        file = os.path.abspath(path)
+        # The version read now: an edit made before the supervisor hears of it is still an edit.
+        self._templates.append((file, stamp(file)))
 
     # -- the channel ---------------------------------------------------------------------------
 
@@ -192,7 +195,7 @@ class ReloadChild:
                     found.append(path)
         return found
 
-    def _take_templates(self) -> list[str]:
+    def _take_templates(self) -> list[tuple[str, list[int] | None]]:
         taken = []
         while self._templates:
             taken.append(self._templates.pop(0))

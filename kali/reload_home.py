@@ -162,8 +162,8 @@ class StandIn:
         from .instance import PingChannel
         from .presence import EventChannel
         from .server import Server
-        self.summary = summary
-        self.page = page
+        #: (the one-line summary, the debug page's HTML or None): replaced in one step by `show`.
+        self.error = (summary, page)
         #: The open pages (each reloads itself once the app serves again and this stops).
         self.events = EventChannel()
         channels: dict[str, Any] = {"events": self.events}
@@ -189,13 +189,19 @@ class StandIn:
         from .exchange import shows_tracebacks
         if not shows_tracebacks(True, request.client[0]):
             return Response.generic(500, "The app is being changed and does not start just now; try again soon.")
-        if self.page is not None:
-            response = Response(self.page, code=500)
+        summary, page = self.error
+        if page is not None:
+            response = Response(page, code=500)
         else:
-            response = Response.generic(500, f"The app does not start: {self.summary}. Every page shows this "
+            response = Response.generic(500, f"The app does not start: {summary}. Every page shows this "
                                              "until a saved change makes it start again.")
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    def show(self, summary: str, page: str | None) -> None:
+        """Show another error (the next save does not start either): the open pages reload to see it."""
+        self.error = (summary, page)
+        self.events.send("reload", {"changed": []})
 
     def stop(self) -> None:
         """Stop answering (the pages' streams close, so they reconnect to the app and reload)."""

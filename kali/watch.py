@@ -29,7 +29,7 @@ import logging
 import os
 from typing import Iterable, NamedTuple
 
-__all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "MAX_WATCHED", "ignored_file", "ignored_folder"]
+__all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "MAX_WATCHED", "ignored_file", "ignored_folder", "stamp"]
 
 logger = logging.getLogger("kali")
 
@@ -64,10 +64,16 @@ def ignored_file(name: str) -> bool:
 
 def ignored_folder(path: str, name: str) -> bool:
     """Whether a folder is never entered: dot-folders, caches, installed packages, virtual environments."""
-    if name.startswith(".") or name == "__pycache__" or name == "node_modules" or name == "site-packages":
+    if name.startswith(".") or name in ("__pycache__", "node_modules", "site-packages", "venv"):
         return True
     # A virtual environment under any name is recognised by its pyvenv.cfg.
     return os.path.exists(os.path.join(path, "pyvenv.cfg"))
+
+
+def stamp(path: str) -> list[int] | None:
+    """What tells one version of a file from the next: [mtime in ns, size, inode] (None: no such file)."""
+    found = _stamp(path)
+    return list(found) if found is not None else None
 
 
 def _stamp(path: str) -> _Stamp | None:
@@ -111,14 +117,19 @@ class SourceWatcher:
         for path in [p for p in self._files if p.startswith(inside) and p not in self._named]:
             del self._files[path]
 
-    def watch(self, path: str | os.PathLike[str], kind: str) -> None:
-        """Watch one more file (a module the app imported, a template it loaded), wherever it is."""
+    def watch(self, path: str | os.PathLike[str], kind: str, *, seen: Iterable[int] | None = None) -> None:
+        """Watch one more file (a module the app imported, a template it loaded), wherever it is.
+
+        `seen`: the file's stamp when the app read it (`stamp(path)` in that process), so a
+        change made between that moment and this call is still a change.
+        """
         if kind not in (CODE, PAGES):
             raise ValueError(f"a watched file's kind is CODE or PAGES, not {kind!r}")
         path = os.path.abspath(path)
         known = self._files.get(path)
         if known is None:
-            self._files[path] = (_stamp(path), kind)
+            parts = tuple(seen) if seen is not None else ()
+            self._files[path] = ((parts[0], parts[1], parts[2]) if len(parts) == 3 else _stamp(path), kind)
         elif kind == CODE and known[1] != CODE:
             # CODE wins: a module that is also served as a page still needs a new process.
             self._files[path] = (known[0], CODE)
@@ -128,6 +139,8 @@ class SourceWatcher:
         """Every watched file that changed, appeared or disappeared since the last poll."""
         changes: list[Change] = []
         for folder, stamp in list(self._folders.items()):
+            if folder not in self._folders:
+                continue            # dropped meanwhile (it held a virtual environment)
             now = _stamp(folder)
             if now != stamp:
                 if now is None:
@@ -136,6 +149,8 @@ class SourceWatcher:
                     self._folders[folder] = now
                     self._scan(folder, report=changes)
         for path, (stamp, kind) in list(self._files.items()):
+            if path not in self._files:
+                continue
             now = _stamp(path)
             if now != stamp:
                 self._files[path] = (now, kind)
@@ -158,6 +173,10 @@ class SourceWatcher:
         try:
             entries = list(os.scandir(folder))
         except OSError:
+            return
+        if folder != self.root and any(entry.name == "pyvenv.cfg" for entry in entries):
+            # A virtual environment being created here (`python -m venv venv`): its folders came first.
+            self.ignore(folder)
             return
         for entry in entries:
             name = entry.name
