@@ -53,29 +53,18 @@ from .app_script import AppScript
 from .reload_channel import ENVIRONMENT_VARIABLE as CHANNEL_VARIABLE
 from .reload_channel import Channel, ChannelClosed, channel_pair
 from .reload_home import AppHome, StandIn, default_settings
-from .watch import CODE, Change, SourceWatcher
+from .watch import CODE, PAGES, Change, Saves, SourceWatcher
 
-__all__ = ["supervise", "Supervisor", "AppProcess", "POLL_SECONDS"]
+__all__ = ["supervise", "Supervisor", "AppProcess"]
 
 logger = logging.getLogger("kali")
 
-#: How often the supervisor looks at the app's files (seconds)...
-POLL_SECONDS = 0.25
-#: ...unless one look costs more than this share of the time between looks (a huge tree): then less often.
-_WATCH_SHARE = 0.01
-#: ...but never less often than this.
-_LONGEST_PERIOD = 2.0
-#: A change is acted upon once the files have stayed put this long (an editor's save may take several writes).
-_SETTLE_SECONDS = 0.05
-#: ...or once they have kept changing this long.
-_SETTLE_AT_MOST = 1.0
 #: How long an old app process may take to finish its responses before it is stopped at once.
 _PATIENCE = 10.0
 #: How long a process stopped at once (or a starting one that was terminated) may take before it is killed.
 _LAST_CHANCE = 5.0
 
 _WAKE = object()
-_CONTROL = object()
 
 
 def supervise(script: AppScript, argv: list[str]) -> None:
@@ -214,50 +203,35 @@ class Supervisor:
         self._count = 0
         self._why = ""
         self._change_seen = 0.0
-        self._pending: dict[str, Change] = {}
-        self._pending_since = 0.0
-        self._settle_until = 0.0
-        self._period = POLL_SECONDS
-        self._cost = 0.0
-        self._signals: list[int] = []
-        self._signals_seen = 0
         self.watcher = SourceWatcher(script.folder, ignore=[default_settings(script.stem)["data_folder"]])
+        self.saves = Saves(self.watcher, time.monotonic())
         self.selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        for end in (self._wake_r, self._wake_w):
-            end.setblocking(False)
-        self.selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
-        self.control: socket.socket | None = None
-        if os.name == "nt":
-            # Windows: app processes connect to the supervisor (no socket is inherited by number).
-            from .server import listening_socket
-            self.control = listening_socket("127.0.0.1", 0)
-            self.selector.register(self.control, selectors.EVENT_READ, _CONTROL)
+        self.signals = _SignalInbox()
+        self.selector.register(self.signals.wake, selectors.EVENT_READ, _WAKE)
+        # Windows: app processes connect to the supervisor (no socket is inherited by number).
+        self.connections = _Connections(self) if os.name == "nt" else None
 
     # -- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> None:
         """Start the app and supervise it until it stops; the console's last line says why."""
-        restore = self._handle_signals()
+        restore = self.signals.install()
         try:
             self._start("")
-            next_poll = time.monotonic() + POLL_SECONDS
             while not self._finished():
                 now = time.monotonic()
-                for key, _ in self.selector.select(max(0.0, min(next_poll, self._next_deadline(now)) - now)):
+                for key, _ in self.selector.select(max(0.0, self._next_deadline(now) - now)):
                     if key.data is _WAKE:
-                        self._drain_wake()
-                    elif key.data is _CONTROL:
-                        self._accept_control()
+                        self.signals.drain()
                     elif isinstance(key.data, AppProcess):
                         self._read(key.data)
-                    else:
-                        self._claim(key.data)
+                    elif self.connections is not None:
+                        self.connections.on_readable(key.data)
                 self._on_signals()
                 now = time.monotonic()
                 self._reap(now)
-                if now >= next_poll:
-                    next_poll = now + self._look_at_files(now)
+                if self.reason is None:
+                    self._on_save(self.saves.look(now))
                 self._look_at_pages(now)
         finally:
             for process in self.processes:
@@ -276,9 +250,9 @@ class Supervisor:
             finally:
                 restore()
                 self.selector.close()
-                for sock in (self._wake_r, self._wake_w, self.control):
-                    if sock is not None:
-                        sock.close()
+                self.signals.close()
+                if self.connections is not None:
+                    self.connections.close()
         if not self.quiet_end:
             print(f"kali: stopped ({self.reason})", flush=True)
 
@@ -287,14 +261,12 @@ class Supervisor:
 
     def _next_deadline(self, now: float) -> float:
         """When the loop must look again without news: a pending stop, a process that closed its channel."""
-        soon = now + 0.5
+        soon = min(now + 0.5, self.saves.next_look)
         for process in self.processes:
             if process.channel_closed or process.channel is None:
                 soon = min(soon, now + 0.05)
             elif process.deadline is not None:
                 soon = min(soon, process.deadline)
-        if self._pending:
-            soon = min(soon, self._settle_until)
         return soon
 
     def _stop(self, reason: str) -> None:
@@ -314,8 +286,8 @@ class Supervisor:
         if self.starting is not None:
             self.starting.ask_to_stop("its code changed again")
         self._count += 1
-        self._why = why
-        process = AppProcess(self._count, self.script, self.argv, self.env, self.control)
+        control = self.connections.listener if self.connections is not None else None
+        process = AppProcess(self._count, self.script, self.argv, self.env, control)
         self.processes.append(process)
         self.starting = process
         if process.channel is not None:
@@ -392,12 +364,7 @@ class Supervisor:
             return False
         self.home = home
         self.watcher.ignore(settings["data_folder"])
-        print(f"kali: serving {home.url} (reloading {self.script.describe()} when its code changes)", flush=True)
-        if home.token is not None:
-            print(f"kali: private app: open {home.launch_url()}", flush=True)
-        if settings.get("tls"):
-            print("kali: with TLS, the supervisor cannot show an error page while the code does not start "
-                  "(the console shows the error)", flush=True)
+        home.greet(self.script.describe())
         home.open_window()
         return True
 
@@ -464,79 +431,27 @@ class Supervisor:
                     self._show_failure(process, {"summary": f"the app process ended with exit status {code} "
                                                             f"before it served"})
 
-    # -- Windows: app processes connect -------------------------------------------------------------
-
-    def _accept_control(self) -> None:
-        assert self.control is not None
-        try:
-            sock, _ = self.control.accept()
-        except OSError:
-            return
-        sock.setblocking(False)
-        channel = Channel(sock)
-        self.selector.register(sock, selectors.EVENT_READ, channel)
-
-    def _claim(self, channel: Channel) -> None:
-        """A connection's first message names its app process by token."""
-        try:
-            messages = channel.receive_ready()
-        except ChannelClosed:
-            self.selector.unregister(channel.sock)
-            channel.close()
-            return
-        if not messages:
-            return
-        owner = next((p for p in self.processes if p.channel is None and p.token == messages[0].get("token")), None)
-        self.selector.unregister(channel.sock)
-        if owner is None:
-            channel.close()
-            return
-        owner.channel = channel
-        self.selector.register(channel.sock, selectors.EVENT_READ, owner)
-        for message in messages[1:]:
-            self._on_message(owner, message)
-
     # -- files and pages ---------------------------------------------------------------------------
 
     def _watch(self, message: dict[str, Any]) -> None:
-        from .watch import PAGES
         for path in message.get("modules") or ():
             self.watcher.watch(path, CODE)
         for entry in message.get("templates") or ():
             if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
                 self.watcher.watch(entry[0], PAGES, seen=entry[1] if isinstance(entry[1], list) else None)
 
-    def _look_at_files(self, now: float) -> float:
-        """Poll the watcher; act on changes once they settle.  Returns the seconds until the next look."""
-        if self.reason is not None:
-            return POLL_SECONDS
-        began = time.perf_counter()
-        changes = self.watcher.poll()
-        # The watcher costs at most about 1 % of a core, however many files the app has: a look
-        # costing more than 2.5 ms makes the looks rarer (averaged, so one slow look is no matter).
-        self._cost = 0.8 * self._cost + 0.2 * (time.perf_counter() - began)
-        self._period = min(_LONGEST_PERIOD, max(POLL_SECONDS, self._cost / _WATCH_SHARE))
-        if changes:
-            if not self._pending:
-                self._pending_since = now
-            for change in changes:
-                if change.path not in self._pending or change.kind == CODE:
-                    self._pending[change.path] = change
-            self._settle_until = now + _SETTLE_SECONDS
-        if not self._pending:
-            return self._period
-        if now < self._settle_until and now - self._pending_since < _SETTLE_AT_MOST:
-            return _SETTLE_SECONDS
-        pending, self._pending = list(self._pending.values()), {}
-        names = ", ".join(sorted({self._name(change.path) for change in pending}))
-        why = f"{names} changed"
-        if any(change.kind == CODE for change in pending):
-            self._change_seen = self._pending_since
-            print(f"kali: {why}: starting the new code", flush=True)
-            self._start(why)
+    def _on_save(self, changes: list[Change]) -> None:
+        """Code changed: a new app process; only pages changed: the open pages reload."""
+        if not changes:
+            return
+        names = sorted({self._name(change.path) for change in changes})
+        if any(change.kind == CODE for change in changes):
+            self._change_seen = self.saves.first_seen
+            self._why = f"{', '.join(names)} changed"
+            print(f"kali: {self._why}: starting the new code", flush=True)
+            self._start(self._why)
         elif self.serving is not None:
-            self.serving.send({"command": "reload-pages", "changed": sorted(self._name(c.path) for c in pending)})
-        return self._period
+            self.serving.send({"command": "reload-pages", "changed": names})
 
     def _name(self, path: str) -> str:
         root = str(self.script.folder)
@@ -547,12 +462,9 @@ class Supervisor:
         home = self.home
         if home is None or self.reason is not None:
             return
-        if home.window is not None:
-            from .lifetime import look_at_window
-            home.window, closed = look_at_window(home.window, home.tab_url)
-            if closed:
-                self._stop("the app window was closed")
-                return
+        if home.window_closed():
+            self._stop("the app window was closed")
+            return
         linger = home.settings.get("linger")
         if self.stand_in is not None and isinstance(linger, (int, float)):
             gone = self.stand_in.events.closed_for(now)
@@ -561,13 +473,81 @@ class Supervisor:
 
     # -- signals -----------------------------------------------------------------------------------
 
-    def _handle_signals(self) -> Any:
+    def _on_signals(self) -> None:
+        """A first signal stops the app (the processes finish what they are doing); a second one at once."""
+        for signum in self.signals.take():
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            if self.reason is None:
+                # From a terminal, the app process has the same Ctrl-C: the command only repeats it.
+                self._stop("Ctrl-C was pressed" if signum == signal.SIGINT else f"{name} was received")
+            else:
+                for process in self.processes:
+                    process.stop_now()
+                if self.stand_in is not None:
+                    self.stand_in.stop()
+
+
+class _Connections:
+    """Windows: the loopback socket app processes connect to; each connection names its process by token."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        from .server import listening_socket
+        self.supervisor = supervisor
+        self.listener = listening_socket("127.0.0.1", 0)
+        supervisor.selector.register(self.listener, selectors.EVENT_READ, self.listener)
+
+    def on_readable(self, data: Any) -> None:
+        """A new connection (`data` is the listener), or the first message of one (`data` is its Channel)."""
+        selector = self.supervisor.selector
+        if data is self.listener:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ, Channel(sock))
+            return
+        channel: Channel = data
+        try:
+            messages = channel.receive_ready()
+        except ChannelClosed:
+            messages = []
+        if not messages and not channel.closed:
+            return
+        selector.unregister(channel.sock)
+        token = messages[0].get("token") if messages else None
+        owner = next((p for p in self.supervisor.processes if p.channel is None and p.token == token), None)
+        if owner is None:
+            channel.close()
+            return
+        owner.channel = channel
+        selector.register(channel.sock, selectors.EVENT_READ, owner)
+        for message in messages[1:]:
+            self.supervisor._on_message(owner, message)
+
+    def close(self) -> None:
+        """Close the listening socket."""
+        self.listener.close()
+
+
+class _SignalInbox:
+    """SIGINT and SIGTERM, noted by their handler and read by the supervisor's loop, which they wake."""
+
+    def __init__(self) -> None:
+        self.wake, self._wake_w = socket.socketpair()
+        for end in (self.wake, self._wake_w):
+            end.setblocking(False)
+        self._received: list[int] = []
+        self._taken = 0
+
+    def install(self) -> Any:
+        """Handle the signals from now on (main thread only); returns what puts the old handlers back."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous: dict[int, Any] = {}
 
         def on_signal(signum: int, frame: Any) -> None:
-            self._signals.append(signum)
+            self._received.append(signum)
 
         for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
             if sig is not None:
@@ -580,24 +560,21 @@ class Supervisor:
                 signal.signal(sig, handler)
         return restore
 
-    def _drain_wake(self) -> None:
+    def take(self) -> list[int]:
+        """The signals received since the last call."""
+        taken = self._received[self._taken:]
+        self._taken += len(taken)
+        return taken
+
+    def drain(self) -> None:
+        """Empty the wake-up socket."""
         try:
-            while self._wake_r.recv(4096):
+            while self.wake.recv(4096):
                 pass
         except OSError:
             pass
 
-    def _on_signals(self) -> None:
-        """A first signal stops the app (the processes finish what they are doing); a second one at once."""
-        while self._signals_seen < len(self._signals):
-            signum = self._signals[self._signals_seen]
-            self._signals_seen += 1
-            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-            if self.reason is None:
-                # From a terminal, the app process has the same Ctrl-C: the command only repeats it.
-                self._stop("Ctrl-C was pressed" if signum == signal.SIGINT else f"{name} was received")
-            else:
-                for process in self.processes:
-                    process.stop_now()
-                if self.stand_in is not None:
-                    self.stand_in.stop()
+    def close(self) -> None:
+        """Close the wake-up socket's two ends."""
+        self.wake.close()
+        self._wake_w.close()

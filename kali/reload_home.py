@@ -130,6 +130,23 @@ class AppHome:
                                    cleanup=self._launch_folder)
         self.tab_url = url
 
+    def greet(self, script: str) -> None:
+        """Say where the app is served (once for the whole run)."""
+        print(f"kali: serving {self.url} (reloading {script} when its code changes)", flush=True)
+        if self.token is not None:
+            print(f"kali: private app: open {self.launch_url()}", flush=True)
+        if self.settings.get("tls"):
+            print("kali: with TLS, the supervisor cannot show an error page while the code does not start "
+                  "(the console shows the error)", flush=True)
+
+    def window_closed(self) -> bool:
+        """Whether the user closed the app window kali started (a window that failed to open becomes a tab)."""
+        if self.window is None:
+            return False
+        from .lifetime import look_at_window
+        self.window, closed = look_at_window(self.window, self.tab_url)
+        return closed
+
     def note_changed_settings(self, settings: dict[str, Any]) -> None:
         """Say once per setting when new code asks serve_http for what only a new run can give."""
         changed = [name for name in _FIXED if settings.get(name) != self.settings.get(name) and name not in self._noted]

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Iterable, NamedTuple
 
-__all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "MAX_WATCHED", "ignored_file", "ignored_folder", "stamp"]
+__all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "Saves", "MAX_WATCHED", "POLL_SECONDS", "ignored_file",
+           "ignored_folder", "stamp"]
 
 logger = logging.getLogger("kali")
 
@@ -44,6 +46,17 @@ _DATA_SUFFIXES = (".sqlite3", ".sqlite", ".db", "-wal", "-shm", "-journal", ".py
 #: At most this many files and folders are watched (a script saved in a home folder must not
 #: make kali walk the whole home folder four times a second).
 MAX_WATCHED = 20000
+
+#: How often `Saves` looks at the files (seconds)...
+POLL_SECONDS = 0.25
+#: ...unless one look costs more than this share of the time between looks (a huge tree): then less often...
+WATCH_SHARE = 0.01
+#: ...but at least this often.
+LONGEST_PERIOD = 2.0
+#: A save is reported once the files have stayed put this long (an editor may write a file in several steps)...
+SETTLE_SECONDS = 0.05
+#: ...or once they have kept changing this long.
+SETTLE_AT_MOST = 1.0
 
 # A file's identity and content version: a save rewrites it in place (mtime, size) or
 # replaces it by a new file (inode).
@@ -219,3 +232,49 @@ class SourceWatcher:
             logger.warning("watching only %d files and folders under %s: keep the app in a folder of its own",
                            MAX_WATCHED, self.root)
         return False
+
+
+class Saves:
+    """A watcher's changes grouped into saves: each reported once its files stay put, looked for cheaply.
+
+    `look(now)` polls the watcher when `next_look` has come (every `POLL_SECONDS`,
+    or less often when one look costs more than `WATCH_SHARE` of the time between
+    looks, so watching stays near 1 % of a core however many files there are)
+    and returns the changes of a save once no file has changed for
+    `SETTLE_SECONDS` (an editor writing a file in several steps is one save).
+    """
+
+    def __init__(self, watcher: SourceWatcher, now: float) -> None:
+        self.watcher = watcher
+        #: time.monotonic() when the files are looked at next.
+        self.next_look = now + POLL_SECONDS
+        #: Seconds between looks now.
+        self.period = POLL_SECONDS
+        #: When the first change of the save being settled was seen.
+        self.first_seen = 0.0
+        self._pending: dict[str, Change] = {}
+        self._settle_until = 0.0
+        self._cost = 0.0
+
+    def look(self, now: float) -> list[Change]:
+        """The changes of a settled save ([] when there is none, or it is not time to look)."""
+        if now < self.next_look:
+            return []
+        began = time.perf_counter()
+        changes = self.watcher.poll()
+        # Averaged: one look slowed down by a busy machine does not slow the next ones.
+        self._cost = 0.8 * self._cost + 0.2 * (time.perf_counter() - began)
+        self.period = min(LONGEST_PERIOD, max(POLL_SECONDS, self._cost / WATCH_SHARE))
+        if changes:
+            if not self._pending:
+                self.first_seen = now
+            for change in changes:
+                if change.path not in self._pending or change.kind == CODE:
+                    self._pending[change.path] = change
+            self._settle_until = now + SETTLE_SECONDS
+        if self._pending and now < self._settle_until and now - self.first_seen < SETTLE_AT_MOST:
+            self.next_look = self._settle_until
+            return []
+        self.next_look = now + self.period
+        save, self._pending = list(self._pending.values()), {}
+        return save

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kali.watch import CODE, MAX_WATCHED, PAGES, Change, SourceWatcher, ignored_file
+from kali.watch import (CODE, LONGEST_PERIOD, MAX_WATCHED, PAGES, POLL_SECONDS, SETTLE_AT_MOST, SETTLE_SECONDS, Change,
+                        Saves, SourceWatcher, ignored_file)
 
 
 def touch(path: Path, text: str = "x = 1\n") -> Path:
@@ -155,3 +156,74 @@ def test_a_virtual_environment_created_while_watching_is_dropped(app: Path) -> N
     assert not any("/env/" in path for path in watcher.files())
     bump(app / "env" / "bin" / "activate.py")
     assert watcher.poll() == []
+
+
+# -- saves: changes reported once they settle, looked for at a pace that keeps watching cheap ----------
+
+class ScriptedWatcher:
+    """Stands in for SourceWatcher: each poll returns the next scripted list of changes (and costs what it says)."""
+
+    def __init__(self, *polls: list[Change], cost: float = 0.0) -> None:
+        self.polls = list(polls)
+        self.cost = cost
+        self.clock = 0.0
+        self.looks = 0
+
+    def poll(self) -> list[Change]:
+        self.looks += 1
+        self.clock += self.cost
+        return self.polls.pop(0) if self.polls else []
+
+
+@pytest.fixture
+def watcher(monkeypatch: pytest.MonkeyPatch) -> ScriptedWatcher:
+    scripted = ScriptedWatcher()
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return scripted.clock
+
+    monkeypatch.setattr("kali.watch.time", Clock)
+    return scripted
+
+
+def test_a_save_is_reported_once_its_files_stay_put(watcher: ScriptedWatcher) -> None:
+    first, second = Change("/app/app.py", CODE), Change("/app/page.tpl", PAGES)
+    watcher.polls = [[first], [second], []]
+    saves = Saves(watcher, now=100.0)     # type: ignore[arg-type]
+    assert saves.next_look == 100.0 + POLL_SECONDS
+    assert saves.look(100.1) == [] and watcher.looks == 0           # not yet time
+    assert saves.look(100.25) == [] and saves.next_look == pytest.approx(100.25 + SETTLE_SECONDS)
+    assert saves.look(100.30) == []                                 # the editor wrote again
+    assert saves.look(100.35) == [first, second]                    # quiet for SETTLE_SECONDS: one save
+    assert saves.first_seen == 100.25 and saves.next_look == pytest.approx(100.35 + POLL_SECONDS)
+    assert saves.look(100.60) == []
+
+
+def test_files_that_keep_changing_are_reported_after_a_second(watcher: ScriptedWatcher) -> None:
+    change = Change("/app/app.py", CODE)
+    watcher.polls = [[change]] * 100
+    saves = Saves(watcher, now=0.0)       # type: ignore[arg-type]
+    now = POLL_SECONDS
+    reported: list[Change] = []
+    while not reported:
+        reported = saves.look(now)
+        now = saves.next_look
+    assert reported == [change] and now - POLL_SECONDS <= POLL_SECONDS + SETTLE_AT_MOST + SETTLE_SECONDS
+
+
+def test_a_look_that_costs_more_than_a_share_of_the_period_makes_looks_rarer(watcher: ScriptedWatcher) -> None:
+    watcher.cost = 0.05            # 50 ms a look: 1 % of a core would be every 5 s, but at least every 2 s
+    saves = Saves(watcher, now=0.0)       # type: ignore[arg-type]
+    for _ in range(30):
+        saves.look(saves.next_look)
+    assert saves.period == LONGEST_PERIOD
+    watcher.cost = 0.004           # 4 ms: every 0.4 s
+    for _ in range(30):
+        saves.look(saves.next_look)
+    assert saves.period == pytest.approx(0.4, rel=0.05)
+    watcher.cost = 0.0005
+    for _ in range(30):
+        saves.look(saves.next_look)
+    assert saves.period == POLL_SECONDS
