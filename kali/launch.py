@@ -93,6 +93,14 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
     name = app_name if app_name is not None else default_app_name()
     from .sqlite import data_folder
     folder = data_folder(name, create=False)        # checks the name before anything happens
+    allowed_hosts = tuple(allowed_hosts)
+    # An app that secured itself names its hosts there.
+    hosts = handler.allowed_hosts if isinstance(handler, SecurityWrapper) else allowed_hosts
+    if secure and not loopback and not hosts:
+        raise ValueError(
+            f"serve_http(address={address!r}) makes the app reachable from other machines, so it must "
+            f"name the hosts browsers will use to reach it: pass allowed_hosts=[...] (for example "
+            f"the machine's name or IP address), or bind to address='127.0.0.1' to keep it private")
     child = _reload_child()
     if child is None and _env_flag(RELOAD_VARIABLE) and _supervise():
         return          # this process was the reload supervisor; the app ran in its child processes
@@ -106,7 +114,7 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
         grant = child.announce({
             "app": name, "address": address, "port": port, "start": start, "window": window, "linger": linger,
             "private": private, "single_instance": single_instance, "tls": ssl_context is not None,
-            "allowed_hosts": list(allowed_hosts), "data_folder": str(folder)})
+            "allowed_hosts": list(hosts), "data_folder": str(folder)})
         if grant is None:
             return      # another instance of the app is running: the supervisor opened the browser there
         inherited: socket.socket | None = grant.listener
@@ -118,7 +126,7 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
     if linger is not None or child is not None:
         # Under --reload every page keeps the stream open: it is how the pages learn of new code.
         from .presence import EventChannel
-        events = channels["events"] = EventChannel()
+        events = channels["events"] = EventChannel(stamp_pages=child is not None)
     record = None
     ping: PingChannel | None = None
     if single_instance and inherited is None:
@@ -130,13 +138,6 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
     handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
                               allow_cross_site=allow_cross_site, private_token=token, debug=debug,
                               caller="serve_http()", channels=channels)
-    # An app that secured itself names its hosts there.
-    hosts = handler.allowed_hosts if isinstance(handler, SecurityWrapper) else ()
-    if secure and not loopback and not hosts:
-        raise ValueError(
-            f"serve_http(address={address!r}) makes the app reachable from other machines, so it must "
-            f"name the hosts browsers will use to reach it: pass allowed_hosts=[...] (for example "
-            f"the machine's name or IP address), or bind to address='127.0.0.1' to keep it private")
     _configure_logging(access_log)
 
     if inherited is None:

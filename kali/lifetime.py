@@ -101,13 +101,16 @@ class Lifetime:
         self._wake: socket.socket | None = None
         self._previous_wakeup = -1
 
-    def stop(self, reason: str) -> None:
-        """Ask the server to finish the responses in flight and stop (safe from any thread or signal handler)."""
+    def stop(self, reason: str, *, finish_requests: bool = False) -> None:
+        """Ask the server to finish the responses in flight and stop (safe from any thread or signal handler).
+
+        `finish_requests`: answer the requests still arriving on accepted connections too (`Server.stop`).
+        """
         if self.reason is None:
             self.reason = reason
         if self._stop_asked is None:
             self._stop_asked = time.monotonic()
-        self.server.stop()
+        self.server.stop(finish_requests=finish_requests)
 
     def handle_signals(self) -> None:
         """Handle SIGINT and SIGTERM from now on (until `restore_signals`): call before the URL is printed."""

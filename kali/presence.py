@@ -41,12 +41,15 @@ RECONNECT_MS = 500
 class EventChannel:
     """The `/_kali/events` channel of one server process: its open streams, and when the last one closed."""
 
-    def __init__(self, boot: str | None = None) -> None:
+    def __init__(self, boot: str | None = None, *, stamp_pages: bool = False) -> None:
         if boot is None:
             import secrets
             boot = secrets.token_urlsafe(9)
         #: The id of this server process, sent in every stream's first message.
         self.boot = boot
+        #: Each page carries `boot` in its script tag (`run --reload`, where processes take turns on
+        #: one socket): a page an outgoing process served reloads when its stream meets the new one.
+        self.stamp_pages = stamp_pages
         #: How many streams (pages) are open now.
         self.open = 0
         #: How many streams have ever been opened.

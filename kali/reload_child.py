@@ -217,7 +217,9 @@ class ReloadChild:
                 if command == "stop":
                     gone = events.closed_for()
                     self._send({"event": "pages", "open": events.open, "closed_for": gone})
-                    lifetime.stop(str(message.get("reason") or "new code took over"))
+                    # New code serves the same socket already: requests still arriving on
+                    # connections this process accepted are answered here, not dropped.
+                    lifetime.stop(str(message.get("reason") or "new code took over"), finish_requests=True)
                 elif command == "stop-now":
                     _interrupt_main_thread()
                 elif command == "reload-pages":

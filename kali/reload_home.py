@@ -182,7 +182,7 @@ class StandIn:
         #: (the one-line summary, the debug page's HTML or None): replaced in one step by `show`.
         self.error = (summary, page)
         #: The open pages (each reloads itself once the app serves again and this stops).
-        self.events = EventChannel()
+        self.events = EventChannel(stamp_pages=True)
         channels: dict[str, Any] = {"events": self.events}
         if home.secret is not None:
             ping = channels["ping"] = PingChannel(home.app)

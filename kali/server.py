@@ -38,7 +38,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .access_log import AccessLog
-from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline
+from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline
 from .outgoing import DateLines
 from .response import Handler
 
@@ -142,6 +142,7 @@ class Server:
         self._access_log = AccessLog()
         self._accept_resume: float | None = None
         self._stopping = False
+        self._finish_requests = False
         self._stop_by: float | None = None
         self._closed = False
 
@@ -169,8 +170,15 @@ class Server:
         """
         return self._wake_w.dup()
 
-    def stop(self) -> None:
-        """Ask the loop to finish responses in flight and return (safe from any thread or signal)."""
+    def stop(self, *, finish_requests: bool = False) -> None:
+        """Ask the loop to finish responses in flight and return (safe from any thread or signal).
+
+        `finish_requests`: also answer the requests still arriving on connections already
+        accepted (a `run --reload` swap: another process serves the same socket, and a client
+        that connected here may not have sent its request yet).  A later stop without it
+        closes them after all.
+        """
+        self._finish_requests = finish_requests
         self._stopping = True
         try:
             self._wake_w.send(b"x")
@@ -258,6 +266,8 @@ class Server:
             self._listener.close()
         for conn in list(self._conns):
             outgoing = conn.outgoing
+            if conn.state is READ and self._finish_requests:
+                continue        # answered, or closed by its own deadline (a silent one after `timeout`)
             if conn.state is not WRITE or (outgoing is not None and outgoing.stream is not None):
                 conn.close()
         return not self._conns or time.monotonic() >= self._stop_by

@@ -607,3 +607,34 @@ def test_demo_sh_reload(tmp_path: Path) -> None:
         assert "Hello from kali" in text(port)[1]
         app.proc.send_signal(signal.SIGTERM)
         assert app.wait(10) == 0
+
+
+# -- the app's own serve_http settings -------------------------------------------------------------------
+
+def test_a_private_apps_token_stays_the_same_across_swaps(tmp_path: Path) -> None:
+    script = make_app(tmp_path, APP.replace("serve_http(app)", "serve_http(app, private=True)"))
+    with reloading(script, tmp_path) as app:
+        port = app.port()
+        link = app.wait_for("kali: private app: open ")
+        token = link.rsplit("kali_token=", 1)[1]
+        cookie = {"Cookie": f"kali_private_{port}={token}"}
+        assert get(port, "/")[0] == 403
+        assert b"version one" in get(port, "/", headers=cookie)[2]
+        save(script, APP.replace("serve_http(app)", "serve_http(app, private=True)").replace(
+            'VERSION = "one"', 'VERSION = "two"'))
+        wait_until("the new code", lambda: b"version two" in get(port, "/", headers=cookie)[2])
+        assert get(port, "/")[0] == 403
+        assert count(app, "private app: open") == 1
+
+
+def test_the_supervisor_uses_the_apps_own_name_and_says_when_a_setting_needs_a_new_run(tmp_path: Path) -> None:
+    source = APP.replace("serve_http(app)", 'serve_http(app, app_name="notes")')
+    script = make_app(tmp_path, source)
+    with reloading(script, tmp_path) as app:
+        port = app.port()
+        record = json.loads((tmp_path / "data" / "notes" / "kali-instance.json").read_text())
+        assert record["pid"] == app.proc.pid and record["port"] == port     # the supervisor's record
+        save(script, source.replace('app_name="notes"', 'app_name="jotter"').replace('"one"', '"two"'))
+        app.wait_for("kali: serve_http's app changed: that takes effect when the app is started again")
+        answers(port, "/", "version two")
+        assert not (tmp_path / "data" / "jotter").exists()

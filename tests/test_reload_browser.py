@@ -84,3 +84,21 @@ def test_a_page_shows_the_error_of_a_save_that_does_not_start_then_the_app_again
         save(script, APP.replace('VERSION = "one"', 'VERSION = "two"'))
         page.wait_for_function("document.getElementById('version') && "
                                "document.getElementById('version').textContent === 'version two'", timeout=15000)
+
+
+def test_a_page_served_by_an_outgoing_process_reloads_when_its_stream_meets_the_new_one(tmp_path: Path) -> None:
+    # Under --reload a page's script tag names the process that served it (data-boot). A page an old
+    # process answered while being replaced must not stay on the old code: here the first answer
+    # claims such an old process, and the page's stream meets the real one.
+    script = make_app(tmp_path)
+    with reloading(script, tmp_path) as app, chromium(tmp_path / "browser") as context:
+        url = app.url()
+        page = context.new_page()
+        real = page.request.get(url).text()
+        assert 'data-boot="' in real
+        stale = real.replace("version one", "version zero")
+        stale = stale[:stale.index('data-boot="') + 11] + "outgoing" + stale[stale.index('data-boot="') + 11:]
+        page.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8",
+                                                     body=stale), times=1)
+        page.goto(url)
+        page.wait_for_function("document.getElementById('version').textContent === 'version one'", timeout=15000)
