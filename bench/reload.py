@@ -14,6 +14,9 @@ baseline round, in the same iteration), printed with [min-max] and (quartiles):
   all threads) per second, for an app of 200 files (150 modules it imports, 30
   templates, 20 stylesheets and scripts, in 10 packages) against the supervisor
   of a one-file app.  The target: under 1 % of one core (10 ms/s).
+- Ctrl-C: from SIGINT to the terminal's process group (the supervisor and its app
+  process) to the end of both, against the same for `python intro.py` alone.  The
+  target: both stop within a second.
 - the watcher, one look: CPU time of `SourceWatcher.poll()` on the 200-file tree
   (time.thread_time over 200 looks), against a naive look that walks the tree and
   stats every file (what a watcher without folder stamps does).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +118,38 @@ def restart_by_hand(folder: Path, data: Path) -> float:
         stop(proc)
 
 
+def ctrl_c(command: list[str], folder: Path, data: Path) -> float:
+    """Seconds from a Ctrl-C to the process group of `command` (started idle) to the end of all of it."""
+    proc = subprocess.Popen(command, env=environment(data), cwd=str(folder), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("kali: serving "):
+                port = int(line.split()[2].rstrip("/").rsplit(":", 1)[1])
+                break
+        while "Hello" not in body(port):
+            time.sleep(0.01)            # the app process serves (under --reload: it is up)
+        members = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True,
+                                                      text=True).stdout.split()]
+        pressed = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(30)
+        while any(os.path.exists(f"/proc/{pid}") and not _zombie(pid) for pid in members):
+            time.sleep(0.001)
+        return time.perf_counter() - pressed
+    finally:
+        stop(proc)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def big_app(folder: Path) -> Path:
     """An app of 200 watched files: 150 modules (all imported), 30 templates, 20 stylesheets and scripts."""
     imports = []
@@ -172,6 +208,10 @@ def main() -> None:
             saves.append(save_to_answer(intro / "intro.py", port, n))
             restarts.append(restart_by_hand(intro, work / "data-by-hand"))
         stop(supervisor)
+        stops, plain_stops = [], []
+        for _ in range(args.rounds):
+            stops.append(ctrl_c(reload_command, intro, work / "data-reload"))
+            plain_stops.append(ctrl_c([sys.executable, str(intro / "intro.py")], intro, work / "data-by-hand"))
 
         big = work / "big"
         big.mkdir()
@@ -213,6 +253,8 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {args.rounds} interleaved pairs, median [min-max] (quartiles)")
     print(f"save to new answer (intro, --reload):    {spread([s * 1000 for s in saves], '{:.0f}', ' ms')}")
     print(f"  restart by hand, start to first answer: {spread([s * 1000 for s in restarts], '{:.0f}', ' ms')}")
+    print(f"Ctrl-C to both processes ended:          {spread([s * 1000 for s in stops], '{:.0f}', ' ms')}")
+    print(f"  Ctrl-C to the end of python intro.py:   {spread([s * 1000 for s in plain_stops], '{:.0f}', ' ms')}")
     print(f"idle supervisor, 200-file app:           {spread(idle_big, '{:.2f}', ' ms/s')}"
           f"  = {spread([v / 10 for v in idle_big], '{:.3f}', ' %')} of one core")
     print(f"  idle supervisor, one-file app:          {spread(idle_small, '{:.2f}', ' ms/s')}")

