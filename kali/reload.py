@@ -379,7 +379,8 @@ class Supervisor:
         if old is not None:
             old.ask_to_stop("new code took over")
         if self.stand_in is not None:
-            self.stand_in.stop()
+            # Before "starts again" is said, the error page must be gone for every new connection.
+            self.stand_in.hand_over()
             self.stand_in = None
         if self.failure is not None:
             self.failure = None

@@ -20,6 +20,7 @@ import logging
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from .response import Response
 __all__ = ["AppHome", "StandIn", "default_settings", "base_url"]
 
 logger = logging.getLogger("kali")
+
+#: How long the stand-in may take to stop accepting once the app serves again (it takes milliseconds).
+_HAND_OVER_SECONDS = 2.0
 
 #: The settings that decide the socket, the record and the token: a change needs a new run.
 _FIXED = ("app", "address", "port", "private", "single_instance", "tls")
@@ -223,6 +227,18 @@ class StandIn:
     def stop(self) -> None:
         """Stop answering (the pages' streams close, so they reconnect to the app and reload)."""
         self.server.stop()
+
+    def hand_over(self) -> None:
+        """The app serves the socket again: stop accepting at once, but answer the requests already accepted.
+
+        Returns once this server accepts no more (a few milliseconds), so that from then on
+        every new connection reaches the app; the error pages still being written, and the
+        requests on connections accepted just before, are answered meanwhile by its thread.
+        """
+        self.server.stop(finish_requests=True)
+        deadline = time.monotonic() + _HAND_OVER_SECONDS
+        while self.server.accepting and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     @property
     def done(self) -> bool:

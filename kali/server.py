@@ -163,6 +163,11 @@ class Server:
             host = f"[{host}]"
         return f"{self.scheme}://{host}:{self.port}/"
 
+    @property
+    def accepting(self) -> bool:
+        """Whether the loop still accepts new connections (False from the moment a stop begins)."""
+        return self._stop_by is None and not self._closed
+
     def wakeup_socket(self) -> socket.socket:
         """A duplicate of the socket that wakes the loop when a byte is sent to it (for signal.set_wakeup_fd).
 
