@@ -18,6 +18,10 @@ from typing import Iterator
 
 import pytest
 
+from kali.reload_home import AppHome, StandIn
+from kali.request import Request
+from kali.server import listening_socket
+
 from support import ROOT, LiveApp, exchange, get, parse_response
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and process groups as on POSIX")
@@ -286,6 +290,35 @@ def test_an_error_at_import_and_a_route_published_twice_show_their_place(tmp_pat
         save(script, APP)
         app.wait_for("starts again")
         assert "version one" in text(port)[1]
+
+
+def test_the_error_page_is_for_this_machine_only(tmp_path: Path) -> None:
+    listener = listening_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    home = AppHome({"app": "notes", "data_folder": str(tmp_path), "allowed_hosts": []}, listener, None)
+    page = "<!DOCTYPE html><title>500 SyntaxError</title><pre>app.py, line 12: def half_written(:</pre>"
+    stand_in = StandIn(home, "SyntaxError: invalid syntax (app.py, line 12)", page)
+    try:
+        def answer(client: str) -> tuple[int, str]:
+            from kali.exchange import prepare_reply
+            request = Request("GET", "/anything", headers={"Host": f"127.0.0.1:{port}"}, client=(client, 40000),
+                              server=("127.0.0.1", port))
+            reply = prepare_reply(request, stand_in.server.handler(request), debug=True)
+            return reply.response.code, b"".join(reply.chunks).decode("utf-8")
+
+        code, local = answer("127.0.0.1")
+        assert code == 500 and "def half_written(:" in local and "app.py, line 12" in local
+        code, remote = answer("192.168.1.20")
+        assert code == 500 and "half_written" not in remote and "app.py" not in remote
+        assert "does not start just now" in remote
+        stand_in.show("NameError: name 'x' is not defined (app.py, line 3)", None)
+        code, local = answer("::1")
+        assert code == 500 and "NameError: name &#x27;x&#x27; is not defined (app.py, line 3)" in local
+    finally:
+        stand_in.hand_over()
+        stand_in.thread.join(5)
+        listener.close()
+    assert stand_in.done
 
 
 def test_an_app_broken_from_the_start_is_served_as_its_error_page(tmp_path: Path) -> None:
