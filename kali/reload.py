@@ -398,15 +398,18 @@ class Supervisor:
             self.serving = None
         self.failure = failure
         summary = failure.get("summary") or "it ended without serving"
-        print(f"kali: {self.script.describe()} does not start: {summary}; every page shows the error until "
-              f"the next save", flush=True)
+        said = (f"kali: {self.script.describe()} does not start: {summary}; every page shows the error until "
+                f"the next save")
         if self.home is None and not self._establish(default_settings(self.script.stem), None):
+            print(said, flush=True)
             return
         assert self.home is not None
+        # The page shows this error before the console says so: a request made on seeing the line gets it.
         if self.stand_in is not None:
             self.stand_in.show(summary, failure.get("page"))
         elif not self.home.settings.get("tls"):
             self.stand_in = StandIn(self.home, summary, failure.get("page"))
+        print(said, flush=True)
 
     def _reap(self, now: float) -> None:
         for process in list(self.processes):
