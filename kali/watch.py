@@ -19,8 +19,10 @@ So an app writing its own data never triggers a reload.
 
 Polling costs little: each `poll()` stats every watched file and folder once,
 and lists a folder again only when its own modification time changed (a file
-was created, removed or renamed in it: how most editors save).  Standard
-library only; no inotify, so it works the same on every system.
+was created, removed or renamed in it: how most editors save) or is less than
+two seconds old (file systems' clocks tick coarsely: a second change within one
+tick leaves the time as it was).  Standard library only; no inotify, so it
+works the same on every system.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ LONGEST_PERIOD = 2.0
 SETTLE_SECONDS = 0.05
 #: ...or once they have kept changing this long.
 SETTLE_AT_MOST = 1.0
+
+#: A folder whose modification time is this recent is listed again at the next look (file system
+#: clocks tick coarsely: up to 10 ms on Linux, 2 s on FAT).
+_RACY_NS = 2_000_000_000
 
 # A file's identity and content version: a save rewrites it in place (mtime, size) or
 # replaces it by a new file (inode).
@@ -191,6 +197,11 @@ class SourceWatcher:
             # A virtual environment being created here (`python -m venv venv`): its folders came first.
             self.ignore(folder)
             return
+        stamp = self._folders.get(folder)
+        if stamp is not None and stamp[0] > time.time_ns() - _RACY_NS:
+            # Changed within a tick of the file system's clock: a file created later in that tick
+            # would leave the folder's stamp as it is now. Forget the stamp: the next look lists it again.
+            self._folders[folder] = None
         for entry in entries:
             name = entry.name
             try:

@@ -54,6 +54,7 @@ APP = textwrap.dedent('''\
 
     @app.function("/slow")
     def slow():
+        print(f"slow request started in {os.getpid()}", flush=True)
         time.sleep(1.5)
         return Response.plain_text(f"slow answer from version {VERSION}")
 
@@ -195,11 +196,12 @@ def test_a_saved_handler_answers_on_the_same_port_and_no_connection_is_refused_o
         assert "version one" in text(port)[1]
         old_pid = int(text(port, "/pid")[1])
         with probing(port) as probe:
-            time.sleep(0.3)
+            wait_until("the probe's first answers", lambda: len(probe.results) >= 5)
             save(script, APP.replace('VERSION = "one"', 'VERSION = "two"'))
             answers(port, "/", "version two")
             app.wait_for("kali: reloaded in")
-            time.sleep(0.5)
+            after = len(probe.results)
+            wait_until("ten more answers", lambda: len(probe.results) >= after + 10)
         failures = [result for result in probe.results if result[0] != "ok" or result[1] != 200]
         assert failures == []
         versions = [("two" if "version two" in body else "one") for _, _, body in probe.results]
@@ -234,7 +236,7 @@ def test_the_old_process_finishes_its_response_in_flight(tmp_path: Path) -> None
         slow: list[tuple[int, str]] = []
         waiting = threading.Thread(target=lambda: slow.append(text(port, "/slow")))
         waiting.start()
-        time.sleep(0.3)
+        app.wait_for("slow request started")
         save(script, APP.replace('VERSION = "one"', 'VERSION = "two"'))
         answers(port, "/", "version two")
         waiting.join(10)
@@ -487,7 +489,7 @@ def test_a_second_signal_stops_a_stuck_response_at_once(tmp_path: Path) -> None:
         port = app.port()
         threading.Thread(target=lambda: exchange(port, b"GET /slow HTTP/1.0\r\n\r\n", timeout=30),
                          daemon=True).start()
-        time.sleep(0.5)
+        app.wait_for("slow request started")
         app.proc.send_signal(signal.SIGTERM)
         app.wait_for("press Ctrl-C to stop at once")
         app.proc.send_signal(signal.SIGTERM)

@@ -77,6 +77,34 @@ def test_new_files_and_folders_are_changes_and_so_is_a_removal(app: Path) -> Non
     assert watcher.poll() == [Change(str(deeper), CODE)]
 
 
+def test_a_file_created_within_the_clock_tick_of_the_last_look_is_still_found(app: Path) -> None:
+    # File system clocks tick coarsely (10 ms on Linux, 2 s on FAT): a folder changed again within the
+    # tick of the look that listed it keeps the modification time that look saw.
+    folder = app / "helpers"
+    watcher = SourceWatcher(app)
+    seen = folder.stat()
+    second = touch(folder / "second.py")
+    os.utime(folder, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+    assert folder.stat().st_mtime_ns == seen.st_mtime_ns
+    assert watcher.poll() == [Change(str(second), CODE)]
+
+
+def test_a_folder_that_stays_put_is_not_listed_again(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    long_ago = 1_000_000_000_000_000_000          # 2001: far older than any clock tick
+    for path in [app, *[p for p in app.rglob("*") if p.is_dir()]]:
+        os.utime(path, ns=(long_ago, long_ago))
+    watcher = SourceWatcher(app)
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(str(path)) or real_scandir(path))
+    for _ in range(3):
+        assert watcher.poll() == []
+    assert listed == []
+    new = touch(app / "templates" / "other.tpl")
+    assert watcher.poll() == [Change(str(new), PAGES)]
+    assert listed == [str(app / "templates")]
+
+
 def test_data_caches_environments_and_dot_folders_are_never_watched(app: Path) -> None:
     data = app / "data"
     watcher = SourceWatcher(app, ignore=[data])
