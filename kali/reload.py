@@ -47,7 +47,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from .app_script import AppScript
 from .reload_channel import ENVIRONMENT_VARIABLE as CHANNEL_VARIABLE
@@ -110,6 +110,13 @@ class AppProcess:
         self.reason: str | None = None
         self.failure: dict[str, Any] | None = None
         self.channel_closed = False
+        #: Linux: a descriptor that becomes readable when the process ends (None: its end is polled for).
+        self.exit_fd: int | None = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                self.exit_fd = os.pidfd_open(self.process.pid)
+            except OSError:
+                pass            # a kernel before 5.3
 
     @property
     def pid(self) -> int:
@@ -173,6 +180,12 @@ class AppProcess:
             except OSError:
                 pass
 
+    def close_exit_fd(self) -> None:
+        """Close the descriptor that watched for the end of the process."""
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
+            self.exit_fd = None
+
     def close_channel(self) -> None:
         """Forget the channel (the process closed it, or is gone)."""
         self.channel_closed = True
@@ -216,6 +229,10 @@ class Supervisor:
     def run(self) -> None:
         """Start the app and supervise it until it stops; the console's last line says why."""
         restore = self.signals.install()
+        # What is loaded now lives as long as the supervisor: kept out of the cyclic garbage
+        # collector, it is not walked again and again, nor at exit (tens of ms of Ctrl-C).
+        import gc
+        gc.freeze()
         try:
             self._start("")
             while not self._finished():
@@ -223,6 +240,8 @@ class Supervisor:
                 for key, _ in self.selector.select(max(0.0, self._next_deadline(now) - now)):
                     if key.data is _WAKE:
                         self.signals.drain()
+                    elif isinstance(key.data, _Exit):
+                        pass                    # reaped below
                     elif isinstance(key.data, AppProcess):
                         self._read(key.data)
                     elif self.connections is not None:
@@ -238,6 +257,7 @@ class Supervisor:
                 if process.process.poll() is None:
                     process.process.kill()
                     process.process.wait()
+                process.close_exit_fd()
             if self.stand_in is not None:
                 self.stand_in.stop()
                 self.stand_in.thread.join(5)
@@ -263,7 +283,7 @@ class Supervisor:
         """When the loop must look again without news: a pending stop, a process that closed its channel."""
         soon = min(now + 0.5, self.saves.next_look)
         for process in self.processes:
-            if process.channel_closed or process.channel is None:
+            if (process.channel_closed and process.exit_fd is None) or process.channel is None:
                 soon = min(soon, now + 0.05)
             elif process.deadline is not None:
                 soon = min(soon, process.deadline)
@@ -290,6 +310,8 @@ class Supervisor:
         process = AppProcess(self._count, self.script, self.argv, self.env, control)
         self.processes.append(process)
         self.starting = process
+        if process.exit_fd is not None:
+            self.selector.register(process.exit_fd, selectors.EVENT_READ, _Exit(process))
         if process.channel is not None:
             self.selector.register(process.channel.sock, selectors.EVENT_READ, process)
 
@@ -423,6 +445,9 @@ class Supervisor:
                     self.selector.unregister(process.channel.sock)
                     process.close_channel()
             self.processes.remove(process)
+            if process.exit_fd is not None:
+                self.selector.unregister(process.exit_fd)
+                process.close_exit_fd()
             if process is self.serving:
                 self.serving = None
                 if not process.asked_to_stop and process.reason is None and process.failure is None \
@@ -489,6 +514,12 @@ class Supervisor:
                     process.stop_now()
                 if self.stand_in is not None:
                     self.stand_in.stop()
+
+
+class _Exit(NamedTuple):
+    """Selector data: the process whose exit descriptor became readable (it ended)."""
+
+    process: AppProcess
 
 
 class _Connections:
