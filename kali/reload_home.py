@@ -1,4 +1,4 @@
-"""What the `run --reload` supervisor keeps for the whole run, and the server it answers with while the app does not start.
+"""What the `run --reload` supervisor keeps for the whole run, and its server while the app does not start.
 
 `AppHome` is everything that must not change when new code comes in: the
 listening socket (so the port, the origin and the browser's cookies stay, and
