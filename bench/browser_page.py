@@ -148,7 +148,9 @@ def start(name: str, source: str, repo: Path, site: Path, log: Path) -> tuple[su
         command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
     else:
         command = [sys.executable, "-c", textwrap.dedent(source), str(repo), str(site), str(log), str(port)]
-    env = dict(os.environ, KALI_NO_BROWSER="1")
+    # A data folder per server: kali and kali@REV run the same script, and one app name
+    # would make the second launch join the first instance (and exit) instead of serving.
+    env = dict(os.environ, KALI_NO_BROWSER="1", KALI_DATA_DIR=str(site.parent / f"data-{name.replace('@', '_')}"))
     env.pop("KALI_PORT", None)
     # cwd is the temporary folder: `import kali` there finds the checkout only through argv[1].
     proc = subprocess.Popen(command, env=env, cwd=str(site.parent), stdout=subprocess.DEVNULL,

@@ -47,6 +47,9 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 def kali_datebook(repo: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+    # A data folder per kali server: kali and kali@REV both run examples/datebook.py, and one
+    # app name would make the second launch join the first instance (and exit).
+    env = dict(env, KALI_DATA_DIR=str(log.parent / f"data-{log.stem}"))
     proc = start([sys.executable, str(repo / "examples" / "datebook.py")], env, log)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30

@@ -183,7 +183,11 @@ class Running:
         source = textwrap.dedent(SERVERS[template]).format(repo=str(repo), log=log)
         # .pyc files are written and used as usual: a server starts once per run, so compiling
         # costs start-up only, never a measured round (bench/import_time.py measures start-up).
-        env = dict(os.environ, KALI_NO_BROWSER="1")
+        # Each server gets its own data folder: two kali apps made from the same script
+        # (kali and kali@REV) would otherwise be one app to the single-instance check, and
+        # the second launch would join the first and exit.
+        data = os.path.join(workdir, f"data-{name.replace('/', '_').replace('@', '_')}")
+        env = dict(os.environ, KALI_NO_BROWSER="1", KALI_DATA_DIR=data)
         env.pop("KALI_PORT", None)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.proc = subprocess.Popen([python, "-c", source], stdout=subprocess.PIPE,
@@ -391,7 +395,9 @@ def report(results: dict[Key, list], names: list[str], levels: list[int], shapes
                 speed = ratios(results, a, b, level, shape, 0)
                 cpu = ratios(results, a, b, level, shape, 1)
                 if speed:
-                    print(f"  {a} / {b}: req/s {spread(speed, unit='x')};  CPU per request {spread(cpu, unit='x')}")
+                    # No CPU ratio when the baseline's process used no measurable CPU (it was not the server).
+                    cpu_text = spread(cpu, unit='x') if cpu else "n/a"
+                    print(f"  {a} / {b}: req/s {spread(speed, unit='x')};  CPU per request {cpu_text}")
 
 
 def stall_text(seconds: float) -> str:

@@ -15,7 +15,6 @@ deleted by the rotation.
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 import re
 import sqlite3
@@ -23,10 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from .log import get_logger
+
 __all__ = ["BACKUP_FOLDER", "backup_path", "copy_database", "dated_backups", "rotate_backups",
            "has_backup_from"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: The folder, beside the database file, where backups go unless told otherwise.
 BACKUP_FOLDER = "backups"

@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import errno
 import enum
-import logging
-import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
-from .exchange import RequestReader, prepare_reply, refusal, shows_tracebacks
+from .exchange import RequestReader, prepare_reply, read_whole_request, refusal
 from .http import ProtocolError, redact_target
+from .log import get_logger
 from .outgoing import PAUSED, SENT, Outgoing
+from .poller import READ as _EV_READ, WRITE as _EV_WRITE
 from .request import Request
 from .response import Response, run_handler
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 
 class ConnState(enum.Enum):
@@ -93,8 +93,6 @@ MOVES: dict[ConnState, frozenset[ConnState]] = {
     CLOSED: frozenset(),
 }
 
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536
 _BIG_RECV = 262144
 _READS_PER_TURN = 16        # recv() calls for one connection before the loop serves the others
@@ -113,7 +111,7 @@ class Connection:
     __slots__ = ("server", "sock", "client", "state", "mask", "reader", "deadline", "deadline_kind", "queued",
                  "request", "response", "outgoing", "code", "started", "linger")
 
-    def __init__(self, server: Server, sock: socket.socket, client: Any, state: ConnState = READ) -> None:
+    def __init__(self, server: Server, sock: socket.SocketType, client: Any, state: ConnState = READ) -> None:
         self.server = server
         self.sock = sock
         #: The client's address as accept() gave it.
@@ -149,9 +147,9 @@ class Connection:
         if self.mask == mask:
             return
         if self.mask == 0:
-            self.server._selector.register(self.sock, mask, self)
+            self.server._poller.register(self.sock, mask, self)
         else:
-            self.server._selector.modify(self.sock, mask, self)
+            self.server._poller.modify(self.sock, mask, self)
         self.mask = mask
 
     def wait_for(self, kind: Deadline, seconds: float) -> None:
@@ -173,7 +171,7 @@ class Connection:
         elif state is PAUSE or state is WRITE:
             # The request is complete, so input now means the client went away (or sent junk).
             try:
-                data = self.sock.recv(_RECV_SIZE)
+                data = self.sock.recv(_RECV_SIZE, self.server.io_flags)
             except self.server._would_block:
                 return
             except OSError:
@@ -227,10 +225,10 @@ class Connection:
         sock = self.sock
         server = self.server
         size = _RECV_SIZE
-        tls = server.ssl_context is not None
+        flags = server.io_flags
         for _ in range(_READS_PER_TURN):
             try:
-                data = sock.recv(size)
+                data = sock.recv(size, flags)
             except server._would_block:
                 break
             except OSError:
@@ -241,8 +239,15 @@ class Connection:
                 return
             reader = self.reader
             if reader is None:
-                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
                 self.started = time.perf_counter()
+                # Usually the whole request is in the first packet: then no parser is needed.
+                request = read_whole_request(data, self.client, server.address, server.scheme)
+                if request is not None:
+                    self.request = request
+                    # run_handler shows a traceback only to a client on this machine.
+                    self._respond(run_handler(server.handler, request, debug=server.debug), request)
+                    return
+                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
             try:
                 complete = reader.feed(data)
             except ProtocolError as exc:
@@ -253,11 +258,11 @@ class Connection:
                 return
             if reader.wants_continue():
                 try:
-                    sock.send(_CONTINUE)
+                    sock.send(_CONTINUE, flags)
                 except OSError:
                     pass
             # A TLS record is at most 16 KiB: more may wait decrypted inside the SSL object.
-            if len(data) < size and not (tls and sock.pending()):  # type: ignore[attr-defined]
+            if len(data) < size and not (server.ssl_context is not None and sock.pending()):  # type: ignore[attr-defined]
                 break
             size = _BIG_RECV
         self._wait_for_request()
@@ -281,7 +286,7 @@ class Connection:
     def _discard_input(self) -> None:
         try:
             for _ in range(_READS_PER_TURN):
-                if not self.sock.recv(_BIG_RECV):
+                if not self.sock.recv(_BIG_RECV, self.server.io_flags):
                     self.close()
                     return
         except self.server._would_block:
@@ -295,11 +300,9 @@ class Connection:
         reader = self.reader
         assert reader is not None
         server = self.server
-        request = reader.request(self.client, server.address, server.scheme)
+        self.request = request = reader.request(self.client, server.address, server.scheme)
         self.reader = None          # the body now belongs to the request
-        self.request = request
-        debug = shows_tracebacks(server.debug, self.client[0])
-        self._respond(run_handler(server.handler, request, debug=debug), request)
+        self._respond(run_handler(server.handler, request, debug=server.debug), request)
 
     def fail(self, error: HTTPError) -> None:
         """Answer a request that could not be read, then close without reading the rest."""
@@ -318,7 +321,10 @@ class Connection:
     def _respond(self, response: Response, request: Request | None, method: str | None = None) -> None:
         server = self.server
         reply = prepare_reply(request, response, debug=server.debug, method=method)
-        self.outgoing = Outgoing(reply, server._dates, sendfile=server.ssl_context is None, request=request)
+        plain = server.ssl_context is None
+        if reply.file is not None and plain:
+            self.sock.setblocking(False)    # os.sendfile() takes no MSG_DONTWAIT (see kali.server)
+        self.outgoing = Outgoing(reply, server._dates, sendfile=plain, request=request)
         self.code = reply.response.code
         # The handler's own response (even when a 500 replaced it): its shut_down is honoured.
         self.response = response
@@ -332,7 +338,7 @@ class Connection:
         assert outgoing is not None
         server = self.server
         try:
-            step = outgoing.send(self.sock, server.ssl_context is None)
+            step = outgoing.send(self.sock, server.ssl_context is None, server.io_flags)
         except server._would_block:
             self._watch(_EV_WRITE | (_EV_READ if outgoing.stream is not None else 0))
             self.wait_for(Deadline.WRITE, server.write_timeout)
@@ -376,10 +382,7 @@ class Connection:
         server = self.server
         server._conns.discard(self)
         if self.mask:
-            try:
-                server._selector.unregister(self.sock)
-            except (KeyError, ValueError):
-                pass
+            server._poller.unregister(self.sock, closing=True)
             self.mask = 0
         try:
             self.sock.close()
@@ -394,10 +397,10 @@ class Connection:
         response = self.response
         if request is not None:
             request.close()
-            if logger.isEnabledFor(logging.INFO):
-                server._access_log.note(request.method, request.target, self.code,
-                                        outgoing.sent if outgoing is not None else 0, self.started)
-        # Stale deadline entries may still point here: keep them from pinning the request.
-        self.request = self.response = self.reader = self.outgoing = None
+            server._access_log.note(request.method, request.target, self.code,
+                                    outgoing.sent if outgoing is not None else 0, self.started)
+        if self.queued is not None:
+            # Stale deadline entries still point here: keep them from pinning the request.
+            self.request = self.response = self.reader = self.outgoing = None
         if response is not None and response.shut_down:
             server.stop()

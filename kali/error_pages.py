@@ -21,17 +21,17 @@ for everyone else.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Iterable
 
 from .errors import HTTPError
 from .iolist import to_chunks
+from .log import get_logger
 from .request import Request
 from .response import ErrorResponse, Handler, Response, json_error, wants_json
 
 __all__ = ["ErrorPages", "ErrorPage", "error_pages"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: Renders an error in the app's layout: (the request, the error) -> the page (an iolist, or a Response).
 ErrorPage = Callable[[Request, HTTPError], Any]

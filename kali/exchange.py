@@ -19,25 +19,24 @@ is decided here, once, so all three do the same thing:
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from typing import IO, TYPE_CHECKING, Iterable, Mapping
 
 from .errors import HTTPError
-from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target
+from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head
+from .log import get_logger
 from .request import Request
-from .response import FileBody, Handler, Response, Stream, internal_error, wire_fields
+from .response import FileBody, Handler, Response, Stream, field_pairs, internal_error, wire_form
 from .security import DEFAULT_SECURITY_HEADERS, SecurityWrapper, is_local_client, secure as secure_wrapper
 
 __all__ = [
-    "BODY_MEMORY_LIMIT", "compose_handler", "shows_tracebacks", "RequestBody", "RequestReader",
+    "BODY_MEMORY_LIMIT", "compose_handler", "shows_tracebacks", "RequestBody", "RequestReader", "read_whole_request",
     "Reply", "prepare_reply", "refusal",
 ]
 
 if TYPE_CHECKING:
     from .reserved import Channel
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: Request bodies up to this many bytes are kept in memory; larger ones are spooled to a
 #: temporary file (deleted after the response).
@@ -133,6 +132,7 @@ class RequestBody:
 
     @staticmethod
     def _spool() -> IO[bytes]:
+        import tempfile     # only for a large or chunked body: not every app receives one
         return tempfile.SpooledTemporaryFile(max_size=BODY_MEMORY_LIMIT)
 
     def write(self, data: bytes) -> None:
@@ -223,6 +223,15 @@ class RequestReader:
             self.body = None
 
 
+def read_whole_request(data: bytes, client: tuple[str, int], server: tuple[str, int], scheme: str) -> Request | None:
+    """The request, if `data` is exactly one well-formed request without a body; else None (read it with
+    a RequestReader: the parser answers every other case, from the same checks, in the same way)."""
+    head = whole_head(data)
+    if head is None:
+        return None
+    return Request.from_head(head, b"", client, server, scheme)
+
+
 # -- the response ------------------------------------------------------------------------------
 
 def refusal(error: HTTPError) -> Response:
@@ -237,21 +246,25 @@ def refusal(error: HTTPError) -> Response:
 
 
 class Reply:
-    """A response ready for a transport: the header fields and where the body comes from.
+    """A response ready for a transport: its header lines and where the body comes from.
 
-    Built by `prepare_reply`; building one checks the response (`wire_fields`) and
-    opens its file, so a Reply that exists can be sent.  For HEAD there is no body:
-    a stream it will never pull is closed, a file it will never read too.
+    Built by `prepare_reply`; building one checks the response (the header fields,
+    the iolist's encoding) and opens its file, so a Reply that exists can be sent.
+    For HEAD there is no body: a stream it will never pull is closed, a file it will
+    never read too.
     """
 
-    __slots__ = ("response", "fields", "chunks", "file", "stream")
+    __slots__ = ("response", "lines", "length", "chunks", "file", "stream")
 
     def __init__(self, response: Response, is_head: bool) -> None:
-        fields, chunks = wire_fields(response)
+        lines, chunks, length = wire_form(response)
         content = response.content
         file: IO[bytes] | None = None
         stream: Stream | None = None
-        if isinstance(content, FileBody):
+        if chunks:
+            if is_head:
+                chunks = []
+        elif isinstance(content, FileBody):
             if content.length and not is_head:
                 file = content.open()
                 if file.closed:
@@ -265,18 +278,23 @@ class Reply:
                 content.close()
             else:
                 stream = content
-        elif is_head:
-            chunks = []
         #: The response sent (the handler's, or the 500 page that replaced it).
         self.response = response
-        #: The header fields to send, Content-Length included where the length is known.
-        self.fields = fields
+        #: The header fields as the head's lines ('Name: value\r\n' each), Content-Length included.
+        self.lines = lines
+        #: The body's length (None for a stream), even for HEAD.
+        self.length = length
         #: An iolist body's encoded chunks (empty for HEAD, files and streams).
         self.chunks = chunks
         #: A file body, open and still to be read from `response.content.offset` (None for HEAD).
         self.file = file
         #: A streamed body to pull item by item (None for HEAD).
         self.stream = stream
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """The header fields to send as (name, value) pairs, Content-Length included where the length is known."""
+        return field_pairs(self.response, self.length)
 
 
 def prepare_reply(request: Request | None, response: Response, *, debug: bool,

@@ -53,7 +53,6 @@ page built another way (a stream, a form elsewhere that posts here) insert
 from __future__ import annotations
 
 import html
-import logging
 import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
@@ -65,6 +64,7 @@ from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
 from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
+from .log import get_logger
 from .multipart import UploadedFile
 from .request import Request
 from .response import FileBody, Response, Stream, to_response
@@ -86,7 +86,7 @@ __all__ = [
     "read_csv", "CSVTable", "CSVRow", "CSVProblem",
 ]
 
-logger = logging.getLogger("kali.forms")
+logger = get_logger("kali.forms")
 
 #: The key of `errors` holding messages about the whole form rather than one field.
 FORM_ERRORS = "_form"

@@ -15,11 +15,12 @@ from typing import Any, Iterable, Iterator, Union
 
 # HTTPError is an application error (kali.errors); it is importable from here as it always was.
 from .errors import HTTPError as HTTPError
+from .patterns import compile_later
 
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
     "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "OWS",
-    "TOKEN_PARAMETER", "split_absolute_target", "redact_target",
+    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head",
 ]
 
 
@@ -212,18 +213,22 @@ TOKEN_PARAMETER = "kali_token"
 _TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(f"[{_TCHAR}]+\\Z".encode("ascii"))
 _TOKEN_S = re.compile(f"[{_TCHAR}]+\\Z")
-_VERSION_S = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
+_VERSION_S = compile_later(r"HTTP/([0-9])\.([0-9])\Z")
 # A request target must be visible ASCII only (obs-text is not allowed there).
-_BAD_TARGET_S = re.compile(r"[^\x21-\x7e]")
+_BAD_TARGET_S = compile_later(r"[^\x21-\x7e]")
 # Control characters other than HTAB, CR and LF are never valid anywhere in a head.
-_BAD_HEAD = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
-_DIGITS = re.compile(r"[0-9]{1,18}\Z")
+_BAD_HEAD = compile_later(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+_DIGITS = compile_later(r"[0-9]{1,18}\Z")
 # RFC 9112 3: a method longer than any the server implements gets a 501. No registered method
 # comes near this; it also bounds how long the parser waits for the first space.
 _MAX_METHOD = 64
+# The parser's default limits: the request line, the whole head, the number of header fields.
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_BYTES = 65536
+MAX_HEADERS = 100
 
 # Targets other than origin form (RFC 9112 3.2) and the Host field (RFC 9110 7.2, RFC 3986 3.2.2).
-_ABSOLUTE = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
+_ABSOLUTE = compile_later(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)([/?][^#]*)?\Z")
 _HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+|[Vv][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
                    r"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?\Z")
 
@@ -231,19 +236,19 @@ _HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+|[Vv][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'(
 # so an LF inside a quoted extension value cannot end the size line somewhere else than a peer would.
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _TOKEN_B = f"[{_TCHAR}]+".encode("ascii")
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb"(?:[ \t]*=[ \t]*(?:"
-                         + _TOKEN_B + rb"|" + _QUOTED + rb"))?)*\r\Z")
-_TRAILER_LINE = re.compile(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
-                           rb"[ \t]*\r\Z")
+_CHUNK_LINE = compile_later(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TOKEN_B + rb"(?:[ \t]*=[ \t]*(?:"
+                            + _TOKEN_B + rb"|" + _QUOTED + rb"))?)*\r\Z")
+_TRAILER_LINE = compile_later(_TOKEN_B + rb":[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
+                              rb"[ \t]*\r\Z")
 
-# The bytes a head of the fast path may hold besides CR and LF: no control other than HTAB.
-_FIELD_BYTES = bytes([9, *range(0x20, 0x7f), *range(0x80, 0x100)])
-# The request line of such a head: a method, an origin-form target, HTTP/1.0 or 1.1.
-_FAST_REQUEST_LINE = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n")
-# In the field lines of such a head, a line start not followed by `token:`.
-_BAD_FIELD_START = re.compile(f"\\r\\n(?![{_TCHAR}]+:)")
+# A whole head of the fast path (as Latin-1 text): a method, an origin-form target, HTTP/1.0 or
+# 1.1, then field lines `token:value` whose values hold no control character but HTAB, each
+# ending in CRLF, then the empty line. Linear: no two parts can match the same character.
+_COMMON_HEAD = re.compile(f"([{_TCHAR}]{{1,{_MAX_METHOD}}}) (/[\\x21-\\x7e]*) (HTTP/1\\.[01])\\r\\n"
+                          f"(?:[{_TCHAR}]+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n")
 
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(7)
+# The states of a BodyReader.
+_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _DONE = range(6)
 
 
 class RequestParser:
@@ -254,25 +259,21 @@ class RequestParser:
     error, and a complete head runs those same checks first.
     """
 
-    __slots__ = ("max_request_line", "max_header_bytes", "max_headers", "max_body_size", "_buf", "_state",
-                 "_scan_from", "_remaining", "_body_seen", "_trailer_bytes", "_line", "_content_length_text",
-                 "head")
+    __slots__ = ("max_request_line", "max_header_bytes", "max_headers", "max_body_size", "_buf", "_body",
+                 "_scan_from", "_line", "_content_length_text", "head")
 
     # Tests turn this off to prove the general path gives what the fast path gives.
     _fast_path = True
 
-    def __init__(self, *, max_request_line: int = 8190, max_header_bytes: int = 65536,
-                 max_headers: int = 100, max_body_size: int | None = None) -> None:
+    def __init__(self, *, max_request_line: int = MAX_REQUEST_LINE, max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_headers: int = MAX_HEADERS, max_body_size: int | None = None) -> None:
         self.max_request_line = max_request_line
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.max_body_size = max_body_size
         self._buf = bytearray()
-        self._state = _HEAD
+        self._body: BodyReader | None = None     # set once the head is read
         self._scan_from = 0          # where the search for the end of the head resumes
-        self._remaining = 0          # body bytes (or chunk bytes) still to come
-        self._body_seen = 0          # decoded body bytes so far, for the size limit
-        self._trailer_bytes = 0
         self._line: tuple[str, str, str, str | None] | None = None    # the checked request line
         self._content_length_text: str | None = None
         self.head: RequestHead | None = None
@@ -284,19 +285,16 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         """Add received bytes; after END they are ignored (one request per connection)."""
-        if self._state != _DONE:
+        body = self._body
+        if body is None or body.state != _DONE:
             self._buf += data
 
     def next_event(self) -> Event:
         """The next event, or NEED_DATA; raises ProtocolError for a bad request."""
-        state = self._state
-        if state == _HEAD:
+        body = self._body
+        if body is None:
             return self._parse_head()
-        if state == _BODY:
-            return self._next_body_bytes()
-        if state == _DONE:
-            return END
-        return self._next_chunked()
+        return body.next_event()
 
     # -- head ----------------------------------------------------------------
 
@@ -373,24 +371,11 @@ class RequestParser:
         Whole-head checks run as C-level byte operations; only the request line and the
         fields that frame the body are picked out here, the rest when first read.
         """
-        # With every other allowed byte deleted, only the CRLFs may be left: no control
-        # character, no bare CR or LF. The general path says which rule a head broke.
-        lines = raw.count(b"\r\n")
-        if raw.translate(None, _FIELD_BYTES) != b"\r\n" * lines or len(raw) > self.max_header_bytes \
-                or lines - 2 > self.max_headers:
+        found = _common_head(raw, self.max_request_line, self.max_header_bytes, self.max_headers)
+        if found is None:
             return None
-        text = raw.decode("latin-1")
-        line = _FAST_REQUEST_LINE.match(text)
-        if line is None:
-            return None
-        method, target, version = line.groups()
-        eol = line.end() - 2
-        if eol > self.max_request_line or method == "CONNECT":
-            return None
+        method, target, version, text, eol, fields = found
         end = len(text) - 2
-        if _BAD_FIELD_START.search(text, eol, end - 2):
-            return None     # a line that is not `token:` (obs-fold, a space before the colon, ...)
-        fields = text[eol:end].lower()      # '\r\nname: value\r\n...', for finding names fast
         host = None
         at = fields.find("\r\nhost:")
         if at >= 0:
@@ -465,6 +450,7 @@ class RequestParser:
             raise ProtocolError(400, "An HTTP/1.1 request must have a Host header.")
         head = RequestHead(method, target, version, _NO_HEADERS, None, False, False, authority)
         self._content_length_text = None
+        limits = self.max_body_size, self.max_header_bytes
         if te is not None:
             if cl is not None:
                 raise ProtocolError(400, "A request may not have both Content-Length and Transfer-Encoding.")
@@ -480,7 +466,7 @@ class RequestParser:
             if len(codings) != 1:
                 raise ProtocolError(400, "The Transfer-Encoding header is malformed.")
             head.chunked = True
-            self._state = _CHUNK_SIZE
+            self._body = BodyReader(self._buf, None, *limits)
         elif cl is not None:
             lengths = {v.strip(OWS) for value in cl for v in value.split(",")}
             if len(lengths) != 1:
@@ -493,15 +479,44 @@ class RequestParser:
                 raise ProtocolError(413, f"The request body is larger than {self.max_body_size} bytes.")
             head.content_length = length
             self._content_length_text = text
-            self._remaining = length
-            self._state = _BODY if length else _DONE
+            self._body = BodyReader(self._buf, length, *limits)
         else:
-            self._state = _DONE
+            self._body = BodyReader(self._buf, 0, *limits)
         if not http10 and expect is not None and head.has_body:
             head.expect_continue = expect[0].lower() == "100-continue"
         return head
 
-    # -- bodies --------------------------------------------------------------
+
+class BodyReader:
+    """Takes one request's body out of the parser's buffer: Content-Length bytes, or chunked framing.
+
+    Apart from RequestParser so the head's rules and the body's framing (RFC 9112 6.3,
+    7.1) each read on their own; it shares the parser's buffer, so the bytes after the
+    head are never copied.
+    """
+
+    __slots__ = ("state", "_buf", "_remaining", "_body_seen", "_trailer_bytes", "max_body_size",
+                 "max_trailer_bytes")
+
+    def __init__(self, buf: bytearray, length: int | None, max_body_size: int | None,
+                 max_trailer_bytes: int) -> None:
+        """A body of `length` bytes, or a chunked one when `length` is None."""
+        self._buf = buf
+        self.state = _CHUNK_SIZE if length is None else _BODY if length else _DONE
+        self._remaining = length or 0   # body bytes (or the current chunk's bytes) still to come
+        self._body_seen = 0             # decoded bytes of a chunked body so far, for the size limit
+        self._trailer_bytes = 0
+        self.max_body_size = max_body_size
+        self.max_trailer_bytes = max_trailer_bytes
+
+    def next_event(self) -> Event:
+        """The next piece of the body, END, or NEED_DATA; raises ProtocolError for bad framing."""
+        state = self.state
+        if state == _BODY:
+            return self._next_body_bytes()
+        if state == _DONE:
+            return END
+        return self._next_chunked()
 
     def _take_remaining(self) -> bytes:
         """Up to `_remaining` buffered body bytes (the caller checked the buffer is not empty)."""
@@ -521,7 +536,7 @@ class RequestParser:
             return NEED_DATA
         data = self._take_remaining()
         if not self._remaining:
-            self._state = _DONE
+            self.state = _DONE
         return data
 
     def _read_line(self, limit: int, what: str) -> bytes | None:
@@ -541,7 +556,7 @@ class RequestParser:
 
     def _next_chunked(self) -> Event:
         while True:
-            state = self._state
+            state = self.state
             if state == _CHUNK_SIZE:
                 line = self._read_line(4096, "chunk size")
                 if line is None:
@@ -551,19 +566,19 @@ class RequestParser:
                     raise ProtocolError(400, "A chunk size line is malformed.")
                 size = int(m.group(1), 16)
                 if size == 0:
-                    self._state = _TRAILERS
+                    self.state = _TRAILERS
                     continue
                 self._body_seen += size
                 if self.max_body_size is not None and self._body_seen > self.max_body_size:
                     raise ProtocolError(413, f"The request body is larger than {self.max_body_size} bytes.")
                 self._remaining = size
-                self._state = _CHUNK_DATA
+                self.state = _CHUNK_DATA
             elif state == _CHUNK_DATA:
                 if not self._buf:
                     return NEED_DATA
                 data = self._take_remaining()
                 if not self._remaining:
-                    self._state = _CHUNK_CRLF
+                    self.state = _CHUNK_CRLF
                 return data
             elif state == _CHUNK_CRLF:
                 buf = self._buf
@@ -573,21 +588,80 @@ class RequestParser:
                     return NEED_DATA
                 else:
                     raise ProtocolError(400, "A chunk is not followed by CRLF.")
-                self._state = _CHUNK_SIZE
+                self.state = _CHUNK_SIZE
             elif state == _TRAILERS:
                 line = self._read_line(8190, "trailer")
                 if line is None:
                     return NEED_DATA
                 if line == b"\r":
-                    self._state = _DONE
+                    self.state = _DONE
                     return END
                 self._trailer_bytes += len(line) + 1
-                if self._trailer_bytes > self.max_header_bytes:
+                if self._trailer_bytes > self.max_trailer_bytes:
                     raise ProtocolError(431, "The request trailer section is too large.")
                 if not _TRAILER_LINE.match(line):
                     raise ProtocolError(400, "A trailer line is malformed.")
             else:
                 return END
+
+
+
+def _common_head(raw: bytes, max_request_line: int, max_header_bytes: int,
+                 max_headers: int) -> tuple[str, str, str, str, int, str] | None:
+    """(method, target, version, the head as text, where the request line ends, the field lines
+    lower-cased) of a complete head in the common form, or None for the general path to judge."""
+    if len(raw) > max_header_bytes:
+        return None
+    text = raw.decode("latin-1")
+    # One C call checks every byte: no control character but HTAB, no bare CR or LF, every field
+    # line `token:`. The general path says which rule a head broke.
+    head = _COMMON_HEAD.fullmatch(text)
+    if head is None:
+        return None
+    method, target, version = head.groups()
+    eol = head.end(3)
+    if eol > max_request_line or method == "CONNECT":
+        return None
+    # '\r\nname: value\r\n...', for finding names fast; a field line takes at least 4 characters.
+    fields = text[eol:-2].lower()
+    if len(fields) > 4 * max_headers and fields.count("\r\n") - 1 > max_headers:
+        return None
+    return method, target, version, text, eol, fields
+
+
+def whole_head(data: bytes) -> RequestHead | None:
+    """The head of `data` if it is exactly one request without a body, in the common form the parser
+    reads on its fast path, with a valid Host or none (HTTP/1.0); else None.
+
+    What it returns is what a `RequestParser` fed `data` gives, from the same checks: it
+    only spares a connection whose whole request came in one piece the parser's state.
+    Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
+    """
+    # An empty line before the end (a body, a second request) fails the check of the field
+    # lines, and empty lines before the request (the parser skips them) the request line's.
+    if not data.endswith(b"\r\n\r\n") or not RequestParser._fast_path:
+        return None
+    found = _common_head(data, MAX_REQUEST_LINE, MAX_HEADER_BYTES, MAX_HEADERS)
+    if found is None:
+        return None
+    method, target, version, text, eol, fields = found
+    if "\r\ncontent-length:" in fields or "\r\ntransfer-encoding:" in fields:
+        return None
+    at = fields.find("\r\nhost:")
+    if at < 0:
+        if version != "HTTP/1.0":
+            return None
+        authority = None
+    else:
+        if fields.find("\r\nhost:", at + 7) >= 0:
+            return None
+        at += eol + 7
+        authority = text[at:text.find("\r\n", at)].strip(OWS)
+        if not _valid_authority(authority):
+            return None
+    end = len(text) - 2
+    return RequestHead(method, target, version, Headers._from_lines(text[eol + 2:end - 2], None, False),
+                       authority=authority)
 
 
 def _first_values(items: list[tuple[str, str]], content_length: str | None, chunked: bool) -> dict[str, str]:

@@ -22,25 +22,24 @@ serves that inherited socket and leaves the record, the port and the window alon
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import shutil
 import socket
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from .access_log import AccessLogHandler, ClockFormatter
 from .exchange import compose_handler
 from .lifetime import Interrupted, Lifetime
+from .log import get_logger
 from .response import Handler
 from .security import TOKEN_PARAMETER, SecurityWrapper, is_loopback_address
 from .server import Server, listening_socket
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "RELOAD_VARIABLE", "DEFAULT_LINGER"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: The port an app tries the first time (then the next free ones, then any).
 FIRST_PORT = 8080
@@ -205,6 +204,7 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
                 # A second launch's page for a private app: its token is dead now.
                 (folder / _SECOND_LAUNCH_PAGE).unlink(missing_ok=True)
             if launch_folder is not None:
+                import shutil
                 shutil.rmtree(launch_folder, ignore_errors=True)
             if lifetime is not None:
                 lifetime.restore_signals()
@@ -426,6 +426,8 @@ def _warn_about_the_network(server: Server, address: str, hosts: tuple[str, ...]
 
 
 def _configure_logging(access_log: bool) -> None:
+    import logging      # the app is starting: its log is needed now, not at `import kali`
+    from .console_log import AccessLogHandler, ClockFormatter
     kali_logger = logging.getLogger("kali")
     if not kali_logger.handlers and not logging.getLogger().handlers:
         handler = AccessLogHandler()
@@ -444,6 +446,8 @@ def _launch_page(url: str) -> str:
 
 def _private_launch_page(url: str) -> tuple[str, str]:
     """A page readable by this user only that sends the browser on to `url`: (its folder, its URL)."""
+    import tempfile
+    from pathlib import Path
     folder = tempfile.mkdtemp(prefix="kali-launch-")         # mode 0700
     path = os.path.join(folder, "open.html")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -18,20 +18,22 @@ still runs on the loop's thread alone.
 
 from __future__ import annotations
 
-import logging
 import socket
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from .log import get_logger
+
 if TYPE_CHECKING:
+    import threading
+
     from .presence import EventChannel
     from .server import Server
     from .window import AppWindow
 
 __all__ = ["Lifetime", "Interrupted", "leave_signals_to_the_main_thread", "look_at_window"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: How often the watcher looks at the window and the pages (seconds).
 _TICK = 0.5
@@ -47,6 +49,7 @@ def leave_signals_to_the_main_thread() -> None:
     it until they return by themselves.
     """
     import signal
+    import threading
     if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not threading.main_thread():
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
@@ -96,6 +99,7 @@ class Lifetime:
         self._stop_asked: float | None = None
         self._signalled = False
         self._finishing = False
+        import threading    # a server is starting: `import kali` need not load it
         self._done = threading.Event()
         self._restore: Callable[[], None] = lambda: None
         self._wake: socket.socket | None = None
@@ -118,6 +122,7 @@ class Lifetime:
 
     def run(self) -> None:
         """Serve until the server stops; signals stay handled until `restore_signals` (cleanup is not cut short)."""
+        import threading
         watcher = threading.Thread(target=self._watch, name="kali-lifetime", daemon=True)
         watcher.start()
         try:
@@ -183,6 +188,7 @@ class Lifetime:
     def _install_signal_handlers(self) -> Callable[[], None]:
         """Handle SIGINT/SIGTERM (main thread only); returns what puts the old handlers back."""
         import signal       # here: building its enums costs start-up time, and only serve_http needs it
+        import threading
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous: dict[int, Any] = {}

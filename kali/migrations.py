@@ -19,6 +19,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence, Union
 
+from .patterns import compile_later
+
 __all__ = [
     "Migration", "SchemaError", "MigrationError", "NewerDatabaseError", "SchemaDriftError",
     "load_sql", "load_migrations", "database_version", "run_migration", "run_schema", "run_script",
@@ -109,9 +111,9 @@ def split_statements(script: str) -> Iterator[tuple[int, str]]:
         yield _line_of(script, start), rest
 
 
-_SPACE_AND_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
-_TRANSACTION_CONTROL = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:BEGIN|COMMIT|END)\b",
-                                  re.IGNORECASE | re.DOTALL)
+_SPACE_AND_COMMENTS = compile_later(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_TRANSACTION_CONTROL = compile_later(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:BEGIN|COMMIT|END)\b",
+                                     re.IGNORECASE | re.DOTALL)
 
 
 def _line_of(script: str, start: int) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from typing import IO
 
 from .http import OWS, Headers, HTTPError
+from .patterns import compile_later
 
 __all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE"]
 
@@ -42,6 +41,7 @@ class UploadedFile:
         """Copy the contents to `path` without loading them into memory."""
         self.file.seek(0)
         with open(path, "wb") as out:
+            import shutil       # on the first upload saved: not every app receives one
             shutil.copyfileobj(self.file, out, _BLOCK)
         self.file.seek(0)
 
@@ -54,9 +54,9 @@ class UploadedFile:
 
 
 # Whitespace here is SP and HTAB only (RFC 9110 5.6.3): `\s` would also match U+0085 and U+00A0.
-_PARAM = re.compile(r';[ \t]*([^ \t=;]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*))?')
-_ANY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_QUOTE_ESCAPE = re.compile(r'\\(["\\])')
+_PARAM = compile_later(r';[ \t]*([^ \t=;]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*))?')
+_ANY_ESCAPE = compile_later(r"\\(.)", re.DOTALL)
+_QUOTE_ESCAPE = compile_later(r'\\(["\\])')
 
 
 def parse_header_params(value: str, *, backslash_escapes: bool = True) -> tuple[str, dict[str, str]]:
@@ -154,6 +154,7 @@ def parse_multipart(fp: IO[bytes], boundary: str, *, max_field_size: int = 1 << 
             except UnicodeDecodeError:
                 raise HTTPError(400, f"Form field {name!r} is not valid UTF-8.") from None
         else:
+            import tempfile     # on the first file uploaded: not every app receives one
             sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_size)
             size = reader.copy_until(delimiter, sink)
             sink.seek(0)

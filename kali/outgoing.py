@@ -12,7 +12,6 @@ the connection does.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import socket
 import time
@@ -22,14 +21,16 @@ from ._version import __version__
 from .exchange import Reply
 from .http import redact_target, status_line
 from .iolist import to_chunks
+from .log import get_logger
 from .request import Request
 from .response import FileBody, Pause, Stream, http_date
 
 __all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 _SERVER_LINE = f"Server: kali/{__version__}\r\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 _IOV_MAX = 1024                     # most buffers one sendmsg() call takes
 _GATHER_BYTES = 32768               # a head and a few small chunks this size are joined into one send
 _FILE_PIECE = 1 << 22               # most bytes one sendfile() call is asked for
@@ -50,14 +51,14 @@ class DateLines:
 
     def __init__(self) -> None:
         self.second = -1
-        self.text = ""
+        self.text = b""
 
-    def lines(self) -> str:
-        """'Date: ...\\r\\nServer: kali/x.y.z\\r\\n' for the current second."""
+    def lines(self) -> bytes:
+        """b'Date: ...\\r\\nServer: kali/x.y.z\\r\\n' for the current second."""
         now = int(time.time())
         if now != self.second:
             self.second = now
-            self.text = f"Date: {http_date(now)}\r\n{_SERVER_LINE}"
+            self.text = f"Date: {http_date(now)}\r\n{_SERVER_LINE}".encode("ascii")
         return self.text
 
 
@@ -68,29 +69,29 @@ class Outgoing:
                  "streamed_items", "sent", "pause", "request")
 
     def __init__(self, reply: Reply, dates: DateLines, *, sendfile: bool, request: Request | None) -> None:
-        # The head of an HTTP/1.0 response that closes its connection, in one encode.
-        lines = [dates.lines()]
-        lines += [f"{name}: {value}\r\n" for name, value in reply.fields]
-        lines.append("Connection: close\r\n\r\n")
-        head = status_line(reply.response.code) + "".join(lines).encode("latin-1")
+        # The head of an HTTP/1.0 response that closes its connection, and a small page with
+        # it: one join, one send.
         chunks = reply.chunks
-        if not chunks:
-            out = [head]
-        elif len(chunks) <= 4 and sum(map(len, chunks)) <= _GATHER_BYTES:
-            out = [head + b"".join(chunks)]         # one send for a small page
+        code = reply.response.code
+        head = (status_line(code), dates.lines(), reply.lines, _CLOSE)
+        if not chunks or (len(chunks) <= 4 and (reply.length or 0) <= _GATHER_BYTES):
+            out = [b"".join((*head, *chunks))]
         else:
-            out = [head, *chunks]
+            out = [b"".join(head), *chunks]
         #: Buffers to send, the next one's index and how much of it is already sent.
         self.out: list[bytes] = out
         self.index = 0
         self.offset = 0
+        #: Bytes written to the socket so far (for the access log).
+        self.sent = 0
+        #: The request answered (named in the log if its stream fails).
+        self.request = request
+        # A file's and a stream's own state is set only for a reply that has one.
         self.file: IO[bytes] | None = reply.file
-        self.file_fd = -1
-        self.file_offset = 0
-        self.file_left = 0
         if self.file is not None:
             content = reply.response.content
             assert isinstance(content, FileBody)
+            self.file_fd = -1
             self.file_offset = content.offset
             self.file_left = content.length
             if sendfile and _HAS_SENDFILE:
@@ -99,23 +100,21 @@ class Outgoing:
                 except (OSError, ValueError):
                     pass                # not a real file (e.g. BytesIO): copy through memory
         self.stream: Stream | None = reply.stream
-        self.streamed_items = 0
-        #: Bytes written to the socket so far (for the access log).
-        self.sent = 0
-        #: How long the stream asked to wait, after `send` returned PAUSED.
-        self.pause = 0.0
-        #: The request answered (named in the log if its stream fails).
-        self.request = request
+        if self.stream is not None:
+            self.streamed_items = 0
+            #: How long the stream asked to wait, after `send` returned PAUSED.
+            self.pause = 0.0
 
-    def send(self, sock: socket.socket, gather: bool) -> str:
+    def send(self, sock: socket.SocketType, gather: bool, flags: int = 0) -> str:
         """Write as much as `sock` takes: SENT, YIELD or PAUSED; raises OSError (would-block included).
 
-        `gather`: several buffers may go in one sendmsg() call (not through TLS).
+        `gather`: several buffers may go in one sendmsg() call (not through TLS); `flags`: for
+        every send() and sendmsg() call.
         """
         out = self.out
         if len(out) == 1 and not self.offset and self.file is None and self.stream is None:
             # The common reply, its head and a small page in one buffer: one send, usually all of it.
-            n = sock.send(out[0])
+            n = sock.send(out[0], flags)
             self.sent += n
             if n == len(out[0]):
                 self.out = []
@@ -128,12 +127,12 @@ class Outgoing:
             if i < len(out):
                 if len(out) - i == 1 or not gather:
                     buf = out[i]
-                    n = sock.send(memoryview(buf)[self.offset:] if self.offset else buf)
+                    n = sock.send(memoryview(buf)[self.offset:] if self.offset else buf, flags)
                 else:
                     bufs: list[Any] = out[i:i + _IOV_MAX]
                     if self.offset:
                         bufs[0] = memoryview(bufs[0])[self.offset:]
-                    n = sock.sendmsg(bufs)
+                    n = sock.sendmsg(bufs, (), flags)
                 self.sent += n
                 off = self.offset + n
                 while i < len(out) and off >= len(out[i]):
@@ -157,7 +156,7 @@ class Outgoing:
                     continue
             return SENT
 
-    def _send_file(self, sock: socket.socket) -> bool:
+    def _send_file(self, sock: socket.SocketType) -> bool:
         """Send the next piece of the file body; True when it is all sent."""
         f = self.file
         assert f is not None

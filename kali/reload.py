@@ -38,7 +38,6 @@ messages stay valid across a swap.
 
 from __future__ import annotations
 
-import logging
 import os
 import selectors
 import signal
@@ -50,6 +49,7 @@ import time
 from typing import Any, NamedTuple
 
 from .app_script import AppScript
+from .log import get_logger
 from .reload_channel import ENVIRONMENT_VARIABLE as CHANNEL_VARIABLE
 from .reload_channel import Channel, ChannelClosed, channel_pair
 from .reload_home import AppHome, StandIn, default_settings
@@ -57,7 +57,7 @@ from .watch import CODE, PAGES, Change, Saves, SourceWatcher
 
 __all__ = ["supervise", "Supervisor", "AppProcess"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: How long an old app process may take to finish its responses before it is stopped at once.
 _PATIENCE = 10.0

@@ -16,7 +16,6 @@ pages show the error at once and reload themselves when the app starts again.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import socket
 import threading
@@ -24,12 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .log import get_logger
 from .request import Request
 from .response import Response
 
 __all__ = ["AppHome", "StandIn", "default_settings", "base_url"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: How long the stand-in may take to stop accepting once the app serves again (it takes milliseconds).
 _HAND_OVER_SECONDS = 2.0

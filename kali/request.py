@@ -189,27 +189,28 @@ class Request:
         self.scheme = scheme
         #: (address, port) the server is listening on.
         self.server = server
-        #: The part of the path consumed by routing so far ('' at the top level), percent-encoded,
-        #: without a trailing slash: '/static' for a handler mounted with delegate_folder('/static/').
-        self.mount = ""
-        self._files: list[UploadedFile] = []
+
+    #: The part of the path consumed by routing so far ('' at the top level), percent-encoded,
+    #: without a trailing slash: '/static' for a handler mounted with delegate_folder('/static/').
+    mount = ""
+    # Uploaded files to delete when the request is closed (a list once there are any).
+    _files: tuple[UploadedFile, ...] | list[UploadedFile] = ()
 
     @classmethod
     def from_head(cls, head: RequestHead, body: bytes | IO[bytes], client: tuple[str, int],
                   server: tuple[str, int], scheme: str = "http") -> "Request":
         """A request built from a parsed head (the server's fast path)."""
         self = cls.__new__(cls)
-        self.method = head.method
-        self.target = head.target
-        self.version = head.version
-        self.headers = head.headers
-        self.authority = head.authority
-        self._body = body
-        self.client = client
-        self.scheme = scheme
-        self.server = server
-        self.mount = ""
-        self._files = []
+        target = head.target
+        fields = self.__dict__
+        fields.update(method=head.method, target=target, version=head.version, headers=head.headers,
+                      authority=head.authority, _body=body, client=client, scheme=scheme, server=server)
+        # Every handler stack looks at the path (kali.reserved, a Router): found here in C calls
+        # rather than through two lazy attributes.
+        raw_path = target.partition("?")[0]
+        fields["raw_path"] = raw_path
+        if "%" not in raw_path:
+            fields["path"] = raw_path
         return self
 
     # -- the target ------------------------------------------------------------
@@ -377,7 +378,7 @@ class Request:
             return FormBag(_parse_query(text, "form"), "form"), FormBag([], "file")
         if ctype == "multipart/form-data":
             fields, files = parse_multipart(self.body_file, params.get("boundary", ""))
-            self._files.extend(f for _, f in files)
+            self._files = [*self._files, *(f for _, f in files)]
             return FormBag(fields, "form"), FormBag(files, "file")
         return FormBag([], "form"), FormBag([], "file")
 

@@ -191,7 +191,7 @@ def add_page_script(response: Response, *, boot: str | None = None) -> None:
     code = response.code
     if not response.page_script or code < 200 or code == 204 or 300 <= code < 400 or response.shut_down:
         return          # no body, one the browser never shows, or the app's last page
-    content_type = response.headers.get("content-type") or ""
+    content_type = response.content_type or ""
     if not content_type.lower().startswith("text/html"):
         return
     content = response.content

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import html
-import logging
 import mimetypes
 import os
 import sys
-import traceback
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 from .errors import HTTPError
 from .http import STATUS_PHRASES, Headers, redact_target
 from .iolist import IOList, to_chunks
+from .log import get_logger
 from .request import Request
 
 __all__ = [
-    "Response", "ErrorResponse", "FileBody", "Stream", "Pause", "HeadersLike", "Handler", "to_response",
-    "run_handler", "error_page", "set_error_page", "json_error", "wants_json", "http_date", "wire_fields",
+    "Response", "ErrorResponse", "DefaultFields", "FileBody", "Stream", "Pause", "HeadersLike", "Handler",
+    "to_response", "run_handler", "error_page", "set_error_page", "json_error", "wants_json", "http_date",
+    "wire_fields",
 ]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
 #: A handler is any callable taking a Request and returning a Response or content (see `to_response`).
@@ -84,10 +84,63 @@ class Stream:
             close()
 
 
+class DefaultFields:
+    """Header fields a wrapper adds to every response that does not set them, checked and encoded once.
+
+    A field the response sets itself keeps the response's value; one it sets to ''
+    is left out.  A field given here with an empty value is never added.
+    """
+
+    __slots__ = ("pairs_given", "pairs", "lines", "_after")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        #: The pairs as given.
+        self.pairs_given = tuple((str(name), str(value)) for name, value in pairs)
+        kept: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for name, value in self.pairs_given:
+            key = name.lower()
+            if key in seen or not value:
+                continue        # as with setdefault: the first value of a name counts; '' adds nothing
+            seen.add(key)
+            kept.append((name, value))
+        #: The (name, value) pairs to add, in order.
+        self.pairs: tuple[tuple[str, str], ...] = tuple(kept)
+        #: The same as header lines ('Name: value\r\n'), or None if one cannot go on the wire
+        #: as it is or names Content-Type (such fields are added to the response's Headers instead,
+        #: where the usual check refuses them).
+        self.lines: bytes | None = None
+        self._after: dict[str | None, bytes] = {}
+        if any(name.lower() == "content-type" for name, _ in self.pairs_given):
+            return      # it meets the response's own Content-Type: the Headers rules decide
+        try:
+            for name, value in kept:
+                _check_field_value(name, value)
+                if not _is_token(name):
+                    raise ValueError(name)
+        except ValueError:
+            return
+        self.lines = "".join(f"{name}: {value}\r\n" for name, value in kept).encode("latin-1")
+
+    def after(self, content_type: str | None) -> bytes:
+        """The Content-Type line (none for None), then these lines: joined once per type (ValueError
+        for a type that cannot go on the wire)."""
+        lines = self._after.get(content_type)
+        if lines is None:
+            assert self.lines is not None
+            lines = self.lines if content_type is None else _content_type_line(content_type) + self.lines
+            if len(self._after) < 16:
+                self._after[content_type] = lines
+        return lines
+
+
 class Response:
     """Status, headers and a body: an iolist, a `FileBody` or a `Stream`."""
 
-    __slots__ = ("code", "headers", "content", "shut_down", "page_script")
+    # Most responses carry no header field but Content-Type (and the defaults of a wrapper such
+    # as kali.security's): they are kept as `_content_type` and `_defaults`, and the Headers
+    # object is made only if someone looks at `headers`.
+    __slots__ = ("code", "_headers", "_content_type", "_defaults", "content", "shut_down", "page_script")
 
     def __init__(self, content: IOList | FileBody | Stream = b"", *, code: int = 200,
                  headers: HeadersLike = None, shut_down: bool = False,
@@ -95,17 +148,63 @@ class Response:
         if type(code) is not int or not 100 <= code <= 599:
             raise ValueError(f"{code!r} is not an HTTP status code (100-599)")
         self.code = code
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)  # type: ignore[arg-type]
-        if content_type is not None:
-            self.headers["Content-Type"] = content_type
-        elif code != 204 and code != 304 and code >= 200 and "content-type" not in self.headers:
-            self.headers.add("Content-Type", HTML)
+        self._defaults: DefaultFields | None = None
+        if headers is None:
+            self._headers: Headers | None = None
+            if content_type is None and code != 204 and code != 304 and code >= 200:
+                content_type = HTML
+            self._content_type = content_type
+        else:
+            self._headers = headers if isinstance(headers, Headers) else Headers(headers)  # type: ignore[arg-type]
+            self._content_type = None
+            if content_type is not None:
+                self._headers["Content-Type"] = content_type
+            elif code != 204 and code != 304 and code >= 200 and "content-type" not in self._headers:
+                self._headers.add("Content-Type", HTML)
         self.content = content
         #: After this response is sent, the server stops.
         self.shut_down = shut_down
         #: An HTML page gets kali's page script while serve_http's event channel is on
         #: (quitting when the last page closes); False leaves this page without it.
         self.page_script = True
+
+    @property
+    def headers(self) -> Headers:
+        """The header fields (Content-Length and the server's own fields are added when it is sent)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers()
+            if self._content_type is not None:
+                headers.add("Content-Type", self._content_type)
+                self._content_type = None
+            defaults = self._defaults
+            if defaults is not None:
+                self._defaults = None
+                for name, value in defaults.pairs:
+                    headers.add(name, value)
+        return headers
+
+    @headers.setter
+    def headers(self, value: HeadersLike) -> None:
+        self._headers = value if isinstance(value, Headers) else Headers(value)  # type: ignore[arg-type]
+        self._content_type = None
+        self._defaults = None
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type field's value, or None: read without making the Headers object."""
+        headers = self._headers
+        return self._content_type if headers is None else headers.get("content-type")
+
+    def add_defaults(self, defaults: DefaultFields) -> None:
+        """Add each of `defaults` unless the response sets that field (to '' to leave it out)."""
+        if self._headers is None and self._defaults is None and defaults.lines is not None:
+            self._defaults = defaults       # written with the head, already encoded
+            return
+        headers = self.headers
+        for name, value in defaults.pairs_given:
+            if headers.setdefault(name, value) == "":
+                del headers[name]        # the handler set it empty: it wants this header left out
 
     @property
     def status(self) -> int:
@@ -379,6 +478,43 @@ def _error_page(code: int, message: str | None, detail: str | None) -> IOList:
 
 # -- handler results -----------------------------------------------------------------
 
+def wire_form(response: Response) -> tuple[bytes, list[bytes], int | None]:
+    """(the header lines of the head, an iolist body's encoded chunks, the body's length) of `response`.
+
+    The lines are `field_pairs` as 'Name: value\\r\\n' each, in Latin-1; a response whose
+    fields were never looked at (Content-Type and a wrapper's `DefaultFields` only) is
+    written from lines encoded once, without a Headers object.  The length is None for a
+    stream; a file body has no chunks.  ValueError as in `field_pairs`.
+    """
+    content = response.content
+    kind = type(content)
+    chunks: list[bytes]
+    length: int | None
+    if kind is str:
+        chunks = [content.encode("utf-8")] if content else []     # type: ignore[union-attr]
+        length = len(chunks[0]) if chunks else 0
+    elif isinstance(content, FileBody):
+        chunks, length = [], content.length
+    elif isinstance(content, Stream):
+        chunks, length = [], None
+    else:
+        chunks = to_chunks(content)
+        length = len(chunks[0]) if len(chunks) == 1 else sum(map(len, chunks))
+    if response._headers is not None:
+        lines = "".join([f"{name}: {value}\r\n" for name, value in field_pairs(response, length)])
+        return lines.encode("latin-1"), chunks, length
+    content_type = response._content_type
+    defaults = response._defaults
+    if defaults is not None:
+        head = defaults.after(content_type)
+    else:
+        head = b"" if content_type is None else _content_type_line(content_type)
+    code = response.code
+    if length is not None and code >= 200 and code != 204 and code != 304:
+        head += b"Content-Length: %d\r\n" % length
+    return head, chunks, length
+
+
 def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]:
     """The header fields a server sends for `response` and an iolist body's encoded chunks.
 
@@ -388,16 +524,12 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
     Latin-1 raises ValueError: this is the one check of response headers, so the
     server, the test client and the WSGI adapter all refuse the same responses.
     """
-    content = response.content
-    length: int | None
-    chunks: list[bytes] = []
-    if isinstance(content, FileBody):
-        length = content.length
-    elif isinstance(content, Stream):
-        length = None
-    else:
-        chunks = to_chunks(content)
-        length = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
+    _, chunks, length = wire_form(response)
+    return field_pairs(response, length), chunks
+
+
+def field_pairs(response: Response, length: int | None) -> list[tuple[str, str]]:
+    """The checked header fields of `response` with Content-Length: `length` (see `wire_fields`)."""
     fields: list[tuple[str, str]] = []
     for name, value in response.headers._items:
         if not (value.isascii() and value.isprintable()):
@@ -408,7 +540,26 @@ def wire_fields(response: Response) -> tuple[list[tuple[str, str]], list[bytes]]
     code = response.code
     if length is not None and code >= 200 and code != 204 and code != 304:
         fields.append(("Content-Length", str(length)))
-    return fields, chunks
+    return fields
+
+
+_content_type_lines: dict[str, bytes] = {}
+
+
+def _content_type_line(value: str) -> bytes:
+    """'Content-Type: value\\r\\n', checked like any field (ValueError) and remembered for a few values."""
+    line = _content_type_lines.get(value)
+    if line is None:
+        if not (value.isascii() and value.isprintable()):
+            _check_field_value("Content-Type", value)
+        line = f"Content-Type: {value}\r\n".encode("latin-1")
+        if len(_content_type_lines) < 64:
+            _content_type_lines[value] = line
+    return line
+
+
+def _is_token(name: str) -> bool:
+    return bool(name) and name.isascii() and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
 
 
 def _check_field_value(name: str, value: str) -> None:
@@ -424,6 +575,9 @@ def _check_field_value(name: str, value: str) -> None:
 
 def to_response(result: Any) -> Response:
     """Turn what a handler returned into a Response (see the handler rules in the README)."""
+    kind = type(result)
+    if kind is str or kind is list:
+        return Response(result)
     if isinstance(result, Response):
         return result
     if result is None:
@@ -448,14 +602,21 @@ def run_handler(handler: Handler, request: Request, *, debug: bool = True) -> Re
     (`json_error`); a page already in the app's layout is left as it is.
     """
     try:
-        response = to_response(handler(request))
-    except HTTPError as exc:
-        response = Response.generic(exc.status, exc.message, headers=exc.headers, detail=exc.detail)
+        result = handler(request)
+        response = result if type(result) is Response else to_response(result)
     except Exception:
-        response = internal_error(request, debug=debug)
+        response = error_response(request, debug=debug)
     if type(response) is ErrorResponse and wants_json(request):
         return json_error(response)
     return response
+
+
+def error_response(request: Request, *, debug: bool = True) -> Response:
+    """The page for the exception being handled: an HTTPError's own page, or a logged 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, HTTPError):
+        return Response.generic(error.status, error.message, headers=error.headers, detail=error.detail)
+    return internal_error(request, debug=debug)
 
 
 def wants_json(request: Request) -> bool:
@@ -504,13 +665,16 @@ def json_error(response: ErrorResponse) -> Response:
 def internal_error(request: Request, *, debug: bool = True) -> Response:
     """The 500 page for the exception being handled; logs the traceback.
 
-    With `debug` (the caller's decision: only ever for a client on this machine) the
-    page is the debug page, kali's own whatever `set_error_page` says; without it, the
-    error page says only that the details are in the log.
+    With `debug`, and only for a client on this machine (a traceback names files and
+    code), the page is the debug page, kali's own whatever `set_error_page` says;
+    otherwise the error page says only that the details are in the log.
     """
     target = redact_target(request.target)      # a private app's launch token stays out of the log
     logger.exception("error while handling %s %s", request.method, target)
     error = sys.exc_info()[1]
+    if debug and error is not None:
+        from .security import is_local_client     # kali.security builds on this module
+        debug = is_local_client(request.client[0])
     if debug and error is not None:
         try:
             from .debug_page import debug_page  # loaded on the first error, not by `import kali`
@@ -518,6 +682,7 @@ def internal_error(request: Request, *, debug: bool = True) -> Response:
         except Exception:
             # The page must not hide the error it reports: fall back to the plain traceback.
             logger.exception("the debug page failed; showing the plain traceback")
+            import traceback
             summary = "".join(traceback.format_exception_only(type(error), error))
             detail = summary + "\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
             message = f"The handler for {request.method} {target} raised an exception."

@@ -619,6 +619,9 @@ class Router:
 
     def __init__(self) -> None:
         self._root = _Node()
+        # The tables of paths without wildcards, by path: one dict lookup finds what the tree
+        # search would find first for such a path (it tries literal segments before wildcards).
+        self._exact: dict[str, _Table] = {}
         self._published: list[tuple[str, str, str]] = []
         from .route_urls import RouteNames
         #: Published paths by name and by handler, for `url_for`.
@@ -644,6 +647,8 @@ class Router:
         node = self._node(segments)
         if node.table is None:
             node.table = _Table(path)
+            if "*" not in segments:
+                self._exact["/" + "/".join(segments)] = node.table
         if methods is None:
             node.table.add(None, route, path)
         else:
@@ -809,6 +814,13 @@ class Router:
 
     def __call__(self, request: Request) -> Response:
         """Find what is published at the request's path and let it answer."""
+        table = self._exact.get(request.raw_path)
+        if table is not None and "rest_segments" not in request.__dict__ and "%" not in request.raw_path:
+            # A published path without wildcards, at the top (no folder consumed a part of it),
+            # as it was sent: no decoding, and no '//', '.' or '..' segment (routes have none).
+            route = table.handlers.get(request.method) or table.any
+            if route is not None:
+                return route(request, [])
         match = self._match(request)
         if not isinstance(match, _Miss):
             route, wild, segments, consumed = match

@@ -26,14 +26,14 @@ launch token still applies to it.
 from __future__ import annotations
 
 import html
-import logging
 import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from urllib.parse import unquote
 
 from .http import OWS, TOKEN_PARAMETER, redact_target
+from .log import get_logger
 from .request import Request
-from .response import Handler, Response, run_handler
+from .response import DefaultFields, Handler, Response, error_response, to_response
 
 __all__ = [
     "UNSAFE_METHODS", "DEFAULT_SECURITY_HEADERS", "TOKEN_PARAMETER", "LOOPBACK_HOSTS", "DEFAULT_PORTS",
@@ -42,7 +42,7 @@ __all__ = [
     "is_local_client",
 ]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: Methods that change things; only these are refused when they come from another site.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -279,6 +279,7 @@ class SecurityWrapper:
         self._any_host = "*" in self.allowed_hosts
         self._extra_hosts = [_parse_allowed_host(h) for h in self.allowed_hosts if h != "*"]
         self._host_sets: dict[tuple[str, int], frozenset[str]] = {}
+        self._last_hosts: tuple[object, str, frozenset[str]] = (None, "", frozenset())
         #: Path patterns that accept unsafe requests from other sites ('*' matches anything).
         self.allow_cross_site: tuple[str, ...] = tuple(allow_cross_site)
         self._cross_site_paths = [_compile_path_pattern(p) for p in self.allow_cross_site]
@@ -290,29 +291,35 @@ class SecurityWrapper:
         #: The launch token every request must carry (in the URL once, then in a cookie), or None.
         self.private_token = private_token
         pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
-        self.headers: tuple[tuple[str, str], ...] = tuple((str(n), str(v)) for n, v in pairs)
+        self.headers = tuple((str(n), str(v)) for n, v in pairs)
         #: Show tracebacks on 500 pages (to clients on this machine only).
         self.debug = debug
 
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The protective header fields every response gets unless it sets them itself."""
+        return self._defaults.pairs_given
+
+    @headers.setter
+    def headers(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        # Checked and encoded once here, not per response.
+        self._defaults = DefaultFields(pairs)
+
     def __call__(self, request: Request) -> Response:
         """Answer `request`: refused if it fails a check, else the handler's response, plus the headers."""
-        response = run_handler(self._checked, request,
-                               debug=self.debug and is_local_client(request.client[0]))
-        headers = response.headers
-        for name, value in self.headers:
-            if headers.setdefault(name, value) == "":
-                del headers[name]        # the handler set it empty: it wants this header left out
+        try:
+            refusal = self._refuse_host(request)
+            if refusal is None and self.private_token is not None:
+                refusal = self._check_token(request)
+            if refusal is None and request.method in UNSAFE_METHODS:
+                refusal = self._refuse_cross_site(request)
+            result = self.handler(request) if refusal is None else refusal
+            response = result if type(result) is Response else to_response(result)
+        except Exception:
+            # Inside the wrapper, so an error page gets the protective headers too.
+            response = error_response(request, debug=self.debug)
+        response.add_defaults(self._defaults)
         return response
-
-    def _checked(self, request: Request) -> Any:
-        refusal = self._refuse_host(request)
-        if refusal is None and self.private_token is not None:
-            refusal = self._check_token(request)
-        if refusal is None and request.method in UNSAFE_METHODS:
-            refusal = self._refuse_cross_site(request)
-        if refusal is not None:
-            return refusal
-        return self.handler(request)
 
     # -- Host ------------------------------------------------------------------------
 
@@ -342,7 +349,12 @@ class SecurityWrapper:
             # Browsers always send Host, so a request without one (an HTTP/1.0 script) cannot be
             # a rebinding attack.
             return None
-        if host.lower() in self.allowed_host_values(request.scheme, request.server[1]):
+        # The values for the server the last request came to, kept at hand: one server, one set.
+        server, scheme, values = self._last_hosts
+        if request.server is not server or request.scheme != scheme:
+            values = self.allowed_host_values(request.scheme, request.server[1])
+            self._last_hosts = (request.server, request.scheme, values)
+        if host in values or host.lower() in values:
             return None
         logger.warning("refused %s %s: Host %r does not name this server (add it to allowed_hosts= "
                        "if it should)", request.method, redact_target(request.target), host)

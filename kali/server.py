@@ -1,4 +1,4 @@
-"""`Server`: one thread, one `selectors` loop, many sockets, HTTP/1.0 responses.
+"""`Server`: one thread, one readiness loop (`kali.poller`), many sockets, HTTP/1.0 responses.
 
 The loop never waits on one socket: a browser's silent speculative connection
 or a client sending a byte at a time costs nothing while other requests are
@@ -28,18 +28,17 @@ from __future__ import annotations
 
 import errno
 import gc
-import heapq
 import itertools
-import logging
 import os
-import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from .access_log import AccessLog
 from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline
+from .log import get_logger
 from .outgoing import DateLines
+from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
 from .response import Handler
 
 if TYPE_CHECKING:
@@ -47,14 +46,20 @@ if TYPE_CHECKING:
 
 __all__ = ["Server", "listening_socket", "serve_http"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
-_ACCEPTS_PER_TURN = 64      # accept() calls per readiness event before the loop serves the others
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _WAKE = object()
+_NEVER = float("inf")
+# The C socket type under socket.socket: what a plain connection needs (recv, send, sendmsg,
+# close) without socket.socket's Python-level __init__ and close, which run once per request.
+_Socket = socket.SocketType
+# Where the platform allows, a connection's socket is made without the ioctl that setblocking()
+# costs: Python is told the socket does not block (SOCK_NONBLOCK in the type it is given) and
+# every recv/send passes MSG_DONTWAIT (`Server.io_flags`), so the descriptor itself may stay
+# blocking. It is switched for real only before os.sendfile(), which takes no flags.
+_LAZY_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK") and hasattr(socket, "MSG_DONTWAIT")
 _LISTENER = object()
 
 
@@ -117,6 +122,8 @@ class Server:
         #: An `ssl.SSLContext` to serve HTTPS with (handshakes are non-blocking too).
         self.ssl_context = ssl_context
         self.scheme = "https" if ssl_context is not None else "http"
+        #: The flags every recv() and send() on a connection passes (see _LAZY_NONBLOCK; TLS takes none).
+        self.io_flags = socket.MSG_DONTWAIT if _LAZY_NONBLOCK and ssl_context is None else 0
         self._would_block: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
         if ssl_context is not None:
             import ssl
@@ -129,18 +136,22 @@ class Server:
         self._family = int(self._listener.family)
         bound = self._listener.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, _EV_READ, _LISTENER)
+        self._poller = Poller()
+        self._poller.register(self._listener, _EV_READ, _LISTENER)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, _EV_READ, _WAKE)
+        self._poller.register(self._wake_r, _EV_READ, _WAKE)
         self._conns: set[Connection] = set()
+        import heapq        # here: `import kali` need not load it
+        self._heappush, self._heappop = heapq.heappush, heapq.heappop
         self._heap: list[tuple[float, int, Connection]] = []
         self._seq = itertools.count()
         self._dates = DateLines()
         self._access_log = AccessLog()
         self._accept_resume: float | None = None
+        #: The earliest time.monotonic() at which something is due (see _on_time).
+        self._wake_at = _NEVER
         self._stopping = False
         self._finish_requests = False
         self._stop_by: float | None = None
@@ -194,9 +205,9 @@ class Server:
 
     def run(self) -> None:
         """Serve until `stop()` is called or a response asks to shut down."""
-        select = self._selector.select
-        heap = self._heap
+        poll = self._poller.poll
         access_log = self._access_log
+        monotonic = time.monotonic
         # Everything loaded so far (the app, its templates, its routes) lives as long as the
         # server: keep the cyclic garbage collector from walking it again and again.
         gc.freeze()
@@ -204,13 +215,10 @@ class Server:
             while True:
                 if self._stopping and self._drain_for_stop():
                     break
-                wait = None if not heap and self._stop_by is None and self._accept_resume is None \
-                    else self._next_wait()
-                if access_log.pending:
-                    # Access lines are written between bursts of work, not while a client waits.
-                    access_log.flush()
-                for key, mask in select(wait):
-                    data = key.data
+                wake_at = self._wake_at
+                if access_log.pending and access_log.due < wake_at:
+                    wake_at = self._wake_at = access_log.due
+                for data, events in poll(None if wake_at == _NEVER else max(0.0, wake_at - monotonic())):
                     if data is _LISTENER:
                         self._accept()
                     elif data is _WAKE:
@@ -220,28 +228,39 @@ class Server:
                             pass
                     else:
                         try:
-                            if mask & _EV_READ:
+                            if events & _EV_READ:
                                 data.on_readable()
-                            if mask & _EV_WRITE:
+                            if events & _EV_WRITE:
                                 data.on_writable()
                         except Exception:
                             self._abandon(data)
-                if heap and heap[0][0] <= time.monotonic():
-                    self._expire()
-                if self._accept_resume is not None and self._accept_resume <= time.monotonic():
-                    self._resume_accepting()
+                if self._wake_at <= monotonic():
+                    self._on_time()
         finally:
             self.close()
 
-    def _next_wait(self) -> float | None:
-        """Seconds until the next deadline, the end of a stop's grace or of an accept pause (None: none)."""
+    def _on_time(self) -> None:
+        """Do what is due (access lines, deadlines, the end of an accept pause) and find when next."""
         now = time.monotonic()
-        wait: float | None = None
-        for until in (self._heap[0][0] if self._heap else None, self._stop_by, self._accept_resume):
-            if until is not None:
-                left = max(0.0, until - now)
-                wait = left if wait is None else min(wait, left)
-        return wait
+        access_log = self._access_log
+        if access_log.pending and access_log.due <= now:
+            # Access lines are written in batches between requests, never while a client waits.
+            access_log.flush()
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._expire(now)
+        if self._accept_resume is not None and self._accept_resume <= now:
+            self._resume_accepting()
+        wake_at = access_log.due if access_log.pending else _NEVER
+        for when in (heap[0][0] if heap else None, self._stop_by, self._accept_resume):
+            if when is not None and when < wake_at:
+                wake_at = when
+        self._wake_at = wake_at
+
+    def _wake_by(self, when: float) -> None:
+        """Have the loop call _on_time by `when` (time.monotonic()) at the latest."""
+        if when < self._wake_at:
+            self._wake_at = when
 
     def close(self) -> None:
         """Close the listener and every connection (run() does this on the way out)."""
@@ -253,21 +272,16 @@ class Server:
         if self._access_log.pending:
             self._access_log.flush()
         for sock in (self._listener, self._wake_r, self._wake_w):
-            try:
-                self._selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
+            self._poller.unregister(sock)
             sock.close()
-        self._selector.close()
+        self._poller.close()
 
     def _drain_for_stop(self) -> bool:
         """Stop accepting; drop idle and streaming connections; True once nothing is left to send."""
         if self._stop_by is None:
             self._stop_by = time.monotonic() + self.shutdown_grace
-            try:
-                self._selector.unregister(self._listener)
-            except (KeyError, ValueError):
-                pass
+            self._wake_by(self._stop_by)
+            self._poller.unregister(self._listener)
             self._listener.close()
         for conn in list(self._conns):
             outgoing = conn.outgoing
@@ -280,36 +294,41 @@ class Server:
     # -- accepting ------------------------------------------------------------------
 
     def _accept(self) -> None:
-        raw_accept = self._listener._accept  # type: ignore[attr-defined]
-        family = self._family
-        for _ in range(_ACCEPTS_PER_TURN):
-            try:
-                # socket.accept() minus its enum conversions: this runs once per request.
-                fd, client = raw_accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in _OUT_OF_RESOURCES:
-                    # Out of file descriptors or memory: the listener stays readable, so asking
-                    # again at once would spin. Serve what is open and try again shortly.
-                    logger.warning("accept failed (%s): pausing new connections for %.1f s",
-                                   exc.strerror, _ACCEPT_PAUSE)
-                    self._pause_accepting()
-                    return
+        # One connection per readiness event: the selector reports the listener again at once
+        # if more are waiting, and one request at a time (ab -c1, a browser) is spared the
+        # accept() that would fail with BlockingIOError after each connection.
+        try:
+            # socket.accept() minus its enum conversions: this runs once per request.
+            fd, client = self._listener._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                # Out of file descriptors or memory: the listener stays readable, so asking
+                # again at once would spin. Serve what is open and try again shortly.
+                logger.warning("accept failed (%s): pausing new connections for %.1f s",
+                               exc.strerror, _ACCEPT_PAUSE)
+                self._pause_accepting()
+            else:
                 logger.info("accept failed: %s", exc)     # e.g. the client gave up meanwhile
-                continue
-            sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+            return
+        if self.ssl_context is not None:
+            tls = socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
+            tls.setblocking(False)
+            self._accept_tls(tls, client)
+            return
+        if _LAZY_NONBLOCK:
+            sock = _Socket(self._family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, fd)
+        else:
+            sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            if self.ssl_context is not None:
-                self._accept_tls(sock, client)
-                continue
-            conn = Connection(self, sock, client)
-            self._conns.add(conn)
-            # On loopback the request has usually arrived already: try it before touching the selector.
-            try:
-                conn.read_request()
-            except Exception:
-                self._abandon(conn)
+        conn = Connection(self, sock, client)
+        self._conns.add(conn)
+        # On loopback the request has usually arrived already: try it before touching the selector.
+        try:
+            conn.read_request()
+        except Exception:
+            self._abandon(conn)
 
     def _accept_tls(self, sock: socket.socket, client: Any) -> None:
         try:
@@ -327,16 +346,14 @@ class Server:
             self._abandon(conn)
 
     def _pause_accepting(self) -> None:
-        try:
-            self._selector.unregister(self._listener)
-        except (KeyError, ValueError):
-            pass
+        self._poller.unregister(self._listener)
         self._accept_resume = time.monotonic() + _ACCEPT_PAUSE
+        self._wake_by(self._accept_resume)
 
     def _resume_accepting(self) -> None:
         self._accept_resume = None
         if not self._stopping:
-            self._selector.register(self._listener, _EV_READ, _LISTENER)
+            self._poller.register(self._listener, _EV_READ, _LISTENER)
 
     def _abandon(self, conn: Connection) -> None:
         """Log an unexpected error met while serving one connection and drop it: the loop goes on."""
@@ -353,13 +370,13 @@ class Server:
         conn.deadline = when
         if conn.queued is None or when < conn.queued:
             conn.queued = when
-            heapq.heappush(self._heap, (when, next(self._seq), conn))
+            self._heappush(self._heap, (when, next(self._seq), conn))
+            self._wake_by(when)
 
-    def _expire(self) -> None:
+    def _expire(self, now: float) -> None:
         heap = self._heap
-        now = time.monotonic()
         while heap and heap[0][0] <= now:
-            when, _, conn = heapq.heappop(heap)
+            when, _, conn = self._heappop(heap)
             if conn.state is CLOSED or when != conn.queued:
                 continue        # a stale entry: the connection has a newer one
             conn.queued = None
@@ -367,7 +384,7 @@ class Server:
                 continue
             if conn.deadline > now:
                 conn.queued = conn.deadline
-                heapq.heappush(heap, (conn.deadline, next(self._seq), conn))
+                self._heappush(heap, (conn.deadline, next(self._seq), conn))
                 continue
             conn.deadline = None
             try:

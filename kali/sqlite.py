@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import atexit
 import datetime
-import logging
 import os
 import sqlite3
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
 from .http import redact_target
+from .log import get_logger
 from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
                          SchemaError, SQLText, database_version, load_migrations, load_sql, run_migration,
                          run_schema, split_statements)
@@ -55,7 +55,7 @@ __all__ = ["guard", "open_database", "data_folder", "transaction", "Database", "
            "split_statements", "SchemaError", "MigrationError", "NewerDatabaseError", "SchemaDriftError",
            "DEFAULT_BACKUPS"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: id(connection) -> how many `transaction()` blocks (and per-request guards) are open on it.
 #: kali runs application code on one thread, so a plain dict is enough; entries exist only

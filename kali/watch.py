@@ -27,15 +27,15 @@ works the same on every system.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Iterable, NamedTuple
+from .log import get_logger
 
 __all__ = ["CODE", "PAGES", "Change", "SourceWatcher", "Saves", "MAX_WATCHED", "POLL_SECONDS", "ignored_file",
            "ignored_folder", "stamp"]
 
-logger = logging.getLogger("kali")
+logger = get_logger()
 
 #: A change that needs a new app process.
 CODE = "code"

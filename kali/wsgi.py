@@ -48,9 +48,8 @@ is only another transport around the same exchange.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from typing import IO, Any, Callable, Iterable, Iterator, Protocol
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote
 
 from .errors import HTTPError
@@ -59,6 +58,9 @@ from .http import OWS, STATUS_PHRASES, Headers, split_absolute_target
 from .iolist import to_chunks
 from .request import Request
 from .response import FileBody, Handler, Pause, Response, Stream, run_handler
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = ["to_wsgi", "WSGIApp", "StartResponse", "WSGIEnvironment"]
 
@@ -96,6 +98,7 @@ class WSGIApp:
         self.max_body_size = max_body_size
         #: Held while application code runs (None when serialize=False); re-entrant, because
         #: closing a HEAD response's stream happens while the handler's turn is still held.
+        import threading    # here: `import kali` need not load it
         self.lock: threading.RLock | None = threading.RLock() if serialize else None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -141,6 +141,10 @@ def _line_ends() -> list[tuple[str, bytes]]:
             ("head ends CRLF LF", b"GET / HTTP/1.1\r\n" + HOST + b"\n"),
             ("bare LF body", b"POST / HTTP/1.0\nContent-Length: 2\n\nok"),
             ("only a request line", b"GET / HTTP/1.0\r\n\r\n"),
+            # Deleting every allowed byte leaves CR LF: a check that looks only at what is left
+            # would take these bare CRs and LFs for line ends.
+            ("bare CR, a byte, bare LF in a value", b"GET / HTTP/1.1\r\n" + HOST + b"Accept: */*\rT\n\r\n"),
+            ("bare CR, a byte, bare LF before a field", b"GET / HTTP/1.0\r\nX: a\rT\nTransfer-Encoding: chunked\r\n\r\n"),
             ("incomplete head", b"GET / HTTP/1.1\r\n" + HOST),
             ("incomplete request line", b"GET /inde")]
 

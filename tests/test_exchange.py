@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kali import HTTPError, Request, Response, Router
 from kali.reserved import ReservedPaths
@@ -26,7 +28,7 @@ from kali.exchange import (BODY_MEMORY_LIMIT, RequestBody, RequestReader, compos
                            shows_tracebacks)
 from kali.http import ProtocolError
 from kali.outgoing import DateLines, Outgoing
-from kali.response import wire_fields
+from kali.response import DefaultFields, field_pairs, wire_fields, wire_form
 from kali.security import SecurityWrapper, secure
 from kali.testing import Client
 from kali.wsgi import to_wsgi
@@ -389,6 +391,58 @@ def test_tracebacks_only_for_this_machine_in_debug_mode() -> None:
 def test_the_one_header_check_refuses_values_that_would_break_the_head(value: str) -> None:
     with pytest.raises(ValueError, match="X-Test"):
         wire_fields(Response("x", headers=[("X-Test", value)]))
+
+
+FIELD_TEXT = st.sampled_from(["nosniff", "DENY", "no-cache", "", "a\tb", "caf\u00e9", "x\r\ny", "\u20ac", "a\0b"])
+FIELD_NAME = st.sampled_from(["X-Frame-Options", "Cache-Control", "cache-control", "Content-Type", "X-A", "Bad Name"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(content_type=st.one_of(st.none(), FIELD_TEXT, st.just("text/plain; charset=utf-8")),
+       code=st.sampled_from([200, 201, 204, 304, 404, 500]),
+       content=st.sampled_from(["", "hello", "h\u00e9", ["a", b"b", 1]]),
+       defaults=st.lists(st.tuples(FIELD_NAME, FIELD_TEXT), max_size=4))
+def test_a_response_goes_on_the_wire_the_same_whether_its_headers_were_looked_at_or_not(
+        content_type: str | None, code: int, content: Any, defaults: list[tuple[str, str]]) -> None:
+    # A response whose fields nobody touched keeps no Headers object and writes lines encoded
+    # once; touching `headers` must change nothing about what is sent, or which responses fail.
+    fields = DefaultFields(defaults)
+
+    def built(look: bool) -> Response:
+        response = Response(content, code=code, content_type=content_type)
+        if look:
+            response.headers       # noqa: B018 - makes the Headers object
+        response.add_defaults(fields)
+        return response
+
+    def wire(response: Response) -> Any:
+        try:
+            return wire_form(response)
+        except ValueError as exc:
+            return str(exc)
+    untouched, touched = built(False), built(True)
+    assert wire(untouched) == wire(touched)
+    if not isinstance(wire(untouched), str):
+        lines, _, length = wire_form(untouched)
+        assert lines == "".join(f"{n}: {v}\r\n" for n, v in field_pairs(touched, length)).encode("latin-1")
+    assert untouched.headers.items() == touched.headers.items()
+
+
+def test_the_content_type_reads_the_same_before_and_after_the_headers_are_made() -> None:
+    response = Response("x")
+    assert response.content_type == "text/html; charset=utf-8"
+    response.headers["Content-Type"] = "text/plain"
+    assert response.content_type == "text/plain"
+    assert Response(code=204).content_type is None
+    assert Response("x", headers={"X-A": "1"}, content_type="text/csv").content_type == "text/csv"
+
+
+def test_a_wrapper_default_the_response_sets_to_empty_is_left_out() -> None:
+    fields = DefaultFields([("X-Frame-Options", "DENY"), ("Cache-Control", "no-cache")])
+    response = Response("x")
+    response.headers["X-Frame-Options"] = ""
+    response.add_defaults(fields)
+    assert response.headers.items() == [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")]
 
 
 def test_the_server_head_is_the_status_line_the_fields_and_connection_close() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kali.http import END, NEED_DATA, Headers, ProtocolError, RequestHead, RequestParser
+from kali.http import END, NEED_DATA, Headers, ProtocolError, RequestHead, RequestParser, whole_head
 
 from request_corpus import corpus
 
@@ -426,6 +426,41 @@ def test_any_split_of_any_request_gives_the_one_piece_answer(case: tuple[str, by
     reference = outcome(raw)
     assert outcome(raw, parser_class=GeneralPathParser) == reference
     assert outcome(raw, cuts, GeneralPathParser if general else RequestParser) == reference
+
+
+def whole_head_outcome(raw: bytes) -> tuple[object, ...] | None:
+    """What the server's one-piece reading makes of `raw`: None (left to the parser) or END with the head."""
+    head = whole_head(raw)
+    return None if head is None else ("END", describe(head), b"")
+
+
+@pytest.mark.parametrize("name, raw", CORPUS, ids=[name for name, _ in CORPUS])
+def test_a_request_read_in_one_piece_is_what_the_parser_reads(name: str, raw: bytes) -> None:
+    # The server reads a whole bodiless request without a parser: it must say exactly what
+    # the parser says, or leave the request to it.
+    found = whole_head_outcome(raw)
+    assert found is None or found == outcome(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(case=st.sampled_from(CORPUS), edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.binary(max_size=3)),
+                                                    max_size=3))
+def test_any_request_read_in_one_piece_is_what_the_parser_reads(case: tuple[str, bytes],
+                                                                 edits: list[tuple[int, bytes]]) -> None:
+    raw = case[1]
+    for at, replacement in edits:
+        at %= len(raw) + 1
+        raw = raw[:at] + replacement + raw[at + 1:]
+    found = whole_head_outcome(raw)
+    assert found is None or found == outcome(raw) == outcome(raw, parser_class=GeneralPathParser)
+
+
+def test_the_common_requests_are_read_in_one_piece() -> None:
+    # Otherwise the server's shortcut would never be taken.
+    assert whole_head(b"GET /hello HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\n"
+                      b"Accept: */*\r\n\r\n") is not None
+    assert whole_head(b"GET / HTTP/1.1\r\nHost: h\r\nCookie: a=b\r\nSec-Fetch-Site: none\r\n\r\n") is not None
+    assert whole_head(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n") is None, "framing: the parser's"
 
 
 # -- conformance decisions (RFC 9112 / 9110) ------------------------------------------------------

@@ -12,9 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Loaded on first use only (CSRF tokens, JSON bodies, route signatures, signal handlers, the
-#: loopback check), never by the import line: each costs start-up time an app may not need.
+#: loopback check, the first log message, a spooled body, a saved upload, the server's deadline
+#: queue), never by the import line: each costs start-up time an app may not need.
 LAZY = ["hashlib", "_hashlib", "hmac", "secrets", "dataclasses", "inspect", "ast", "dis", "json",
-        "signal", "ipaddress", "decimal"]
+        "signal", "ipaddress", "decimal", "logging", "traceback", "tokenize", "textwrap", "tempfile",
+        "shutil", "threading", "heapq"]
 
 APP_LINE = "from kali import serve_http, Router, Response, TemplateFolder, guard, open_database; import kali.forms"
 
@@ -53,6 +55,19 @@ def test_every_public_name_imports_without_the_lazy_modules() -> None:
     ("from kali import Response\nassert Response.json({'a': 1}).content == '{\"a\":1}'", "json"),
     ("from kali.lenses import DECIMAL\nassert str(DECIMAL.to_native('1.50')) == '1.50'", "decimal"),
     ("from kali import Router\napp = Router()\n@app.function('/n/*')\ndef n(x: int): return str(x)", "inspect"),
+    ("from kali.log import get_logger\nget_logger().debug('x')", "logging"),
+    ("from kali.server import Server\nServer(lambda request: 'x', port=0).close()", "logging"),
+    ("from kali.server import Server\nServer(lambda request: 'x', port=0).close()", "heapq"),
+    ("from kali.exchange import RequestBody\nRequestBody(None).discard()", "tempfile"),
 ])
 def test_a_lazy_module_is_loaded_when_its_feature_is_used(code: str, needed: str) -> None:
     assert needed in modules_loaded_by(code)
+
+
+def test_a_pattern_compiled_later_matches_as_re_compile_does() -> None:
+    import re
+
+    from kali.patterns import compile_later
+    later = compile_later(r"(a+)(b?)", re.IGNORECASE)
+    assert later.fullmatch("AAb").groups() == ("AA", "b")       # type: ignore[union-attr]
+    assert later.findall("ab aab") == re.compile(r"(a+)(b?)", re.IGNORECASE).findall("ab aab")

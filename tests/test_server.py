@@ -174,6 +174,33 @@ def test_silent_preconnect_does_not_delay_a_real_request(server: Any) -> None:
         silent.close()
 
 
+def test_a_file_for_a_client_that_stops_reading_does_not_hold_up_the_loop(tmp_path: Any) -> None:
+    # The socket buffers fill up long before 64 MiB: sendfile() must find the socket
+    # non-blocking (connections are made without the ioctl, and sendfile takes no flags).
+    size = 64 << 20
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(size)
+
+    def handler(request: Any) -> Any:
+        return Response.file(big) if request.path == "/big" else "ok"
+    with running_server(handler) as srv:
+        stuck = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        try:
+            stuck.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            assert stuck.recv(64).startswith(b"HTTP/1.0 200 OK"), "the file started going out"
+            # The loop still answers everyone else while that socket takes nothing.
+            for _ in range(3):
+                assert parse_response(raw_request(srv.port, b"GET / HTTP/1.0\r\n\r\n", timeout=5))[2] == b"ok"
+            received = 64
+            while received < size:
+                chunk = stuck.recv(1 << 20)
+                assert chunk, "the file was cut short"
+                received += len(chunk)
+        finally:
+            stuck.close()
+
+
 def test_slow_client_does_not_delay_others(server: Any) -> None:
     request = b"GET /json HTTP/1.0\r\nX-Slow: " + b"s" * 20 + b"\r\n\r\n"
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
@@ -449,6 +476,10 @@ def test_a_large_iolist_goes_out_with_scatter_gather_sendmsg(monkeypatch: pytest
         return real_sendmsg(self, buffers, *args)
 
     monkeypatch.setattr(socket.socket, "sendmsg", counting_sendmsg)
+    # The server's connections are C-level sockets (a type that takes no new attributes): have it
+    # make Python-level ones, whose sendmsg the counter replaces.
+    import kali.server
+    monkeypatch.setattr(kali.server, "_Socket", socket.socket)
     piece = "ü" * 1000
     with running_server(lambda request: [piece] * 2000) as server:
         status, headers, body = parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n", timeout=10))
@@ -506,7 +537,6 @@ def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeyp
                                                                           caplog: Any) -> None:
     import errno
     import tempfile
-    import types
 
     import kali.exchange
 
@@ -518,8 +548,9 @@ def test_a_full_disk_while_spooling_a_body_is_507_and_the_server_goes_on(monkeyp
                 raise OSError(errno.ENOSPC, "No space left on device")
             return super().write(data)
 
-    # Request bodies are stored by the exchange the server shares with the test client and WSGI.
-    monkeypatch.setattr(kali.exchange, "tempfile", types.SimpleNamespace(SpooledTemporaryFile=FullDisk))
+    # Request bodies are stored by the exchange the server shares with the test client and WSGI
+    # (which imports tempfile when a body first needs spooling).
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", FullDisk)
     with caplog.at_level(logging.ERROR, logger="kali"):
         with running_server(lambda request: {"size": len(request.body)}, timeout=0.5) as server:
             raw = raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 3000000\r\n\r\n"
