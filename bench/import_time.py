@@ -8,6 +8,8 @@ iterations of its wall time minus the `python -c pass` round of the same iterati
 with [min-max] and (quartiles). Two measures per case, taken in separate processes:
 
 - wall: the whole process (start, import, exit) as the shell sees it;
+- in-process: the case's code alone, timed inside that same process with time.perf_counter
+  (no interpreter start-up or tear-down: steadier when the machine is busy);
 - importtime: the sum of the interpreter's own per-module self times from
   `python -X importtime` (no process start-up noise, but importtime's own overhead).
 
@@ -54,10 +56,12 @@ CASES = [
 ]
 
 
-def wall_ms(python: str, code: str, env: dict[str, str], cwd: str) -> float:
+def wall_ms(python: str, code: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """(the whole process's wall ms, the ms its `code` took inside the process)."""
+    timed = f"import time as _t\n_s = _t.perf_counter()\n{code}\nprint((_t.perf_counter() - _s) * 1000.0)"
     started = time.perf_counter()
-    subprocess.run([python, "-c", code], cwd=cwd, env=env, check=True)
-    return (time.perf_counter() - started) * 1000.0
+    done = subprocess.run([python, "-c", timed], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return (time.perf_counter() - started) * 1000.0, float(done.stdout.split()[-1])
 
 
 def importtime_ms(python: str, code: str, env: dict[str, str], cwd: str) -> tuple[float, dict[str, int]]:
@@ -114,12 +118,15 @@ def main() -> None:
             wall_ms(python, code, envs[label], tempfile.gettempdir())
         cwd = tempfile.gettempdir()     # not the checkout: `import kali` must come from PYTHONPATH
         walls: dict[str, list[float]] = {label: [] for label, _ in cases}
+        inside: dict[str, list[float]] = {label: [] for label, _ in cases}
         selfs: dict[str, list[float]] = {label: [] for label, _ in cases}
         module_self: dict[str, dict[str, list[int]]] = {label: {} for label, _ in cases}
         for iteration in range(args.rounds):
             order = cases if iteration % 2 == 0 else cases[::-1]
             for label, code in order:
-                walls[label].append(wall_ms(python, code, envs[label], cwd))
+                whole, own = wall_ms(python, code, envs[label], cwd)
+                walls[label].append(whole)
+                inside[label].append(own)
             for label, code in order:
                 total, modules = importtime_ms(python, code, envs[label], cwd)
                 selfs[label].append(total)
@@ -132,16 +139,22 @@ def main() -> None:
     print(f"Python {version} ({python}); kali = {working_tree_label()}"
           + (f", kali@{args.baseline_rev} = {describe(args.baseline_rev)}" if args.baseline_rev else "")
           + f"; {args.rounds} interleaved iterations, .pyc files present")
-    print(f"\n{'case':<64} {'wall ms - pass':>28} {'importtime ms (sum of self)':>30}")
+    print(f"\n{'case':<64} {'wall ms - pass':>28} {'in-process ms':>28} {'importtime ms (sum of self)':>30}")
     for label, _ in cases:
         wall = [w - b for w, b in zip(walls[label], walls[base])]
         text = spread(walls[label], "{:.1f}") if label == base else spread(wall, "{:.1f}")
-        print(f"{label:<64} {text:>28} {spread(selfs[label], '{:.1f}'):>30}")
+        print(f"{label:<64} {text:>28} {spread(inside[label], '{:.1f}'):>28} {spread(selfs[label], '{:.1f}'):>30}")
+
+    def paired(a: str, b: str) -> str:
+        return ", ".join(f"{name} {spread([x - y for x, y in zip(series[a], series[b])], '{:+.1f}', ' ms')}"
+                         for name, series in (("wall", walls), ("in-process", inside), ("importtime", selfs)))
+
     app, target = CASES[3][0], CASES[5][0]
     wall_gap = [a - b for a, b in zip(walls[app], walls[target])]
-    self_gap = [a - b for a, b in zip(selfs[app], selfs[target])]
-    print(f"\napp line - import http.server, per iteration: wall {spread(wall_gap, '{:+.1f}', ' ms')}; "
-          f"importtime {spread(self_gap, '{:+.1f}', ' ms')}")
+    print(f"\napp line - import http.server, per iteration: {paired(app, target)}")
+    for label in rev_of:
+        if rev_of[label] == args.baseline_rev:
+            print(f"app line - app line with kali@{args.baseline_rev}, per iteration: {paired(app, label)}")
     import statistics
     verdict = "meets" if statistics.median(wall_gap) <= 0 else "MISSES"
     print(f"target (app line no slower than import http.server, median wall): {verdict} it")

@@ -6,7 +6,6 @@ lives in the module named in `_EXPORTS`.  Forms live in `kali.forms`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
@@ -51,7 +50,9 @@ __all__ = [
     "secure", "allow_cross_site_requests", "to_wsgi",
 ]
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
     from .error_pages import error_pages as error_pages
     from .errors import HTTPError as HTTPError
     from .http import Headers as Headers
@@ -75,8 +76,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kali' has no attribute {name!r}")
-    from importlib import import_module
-    value = getattr(import_module(f"kali.{module}"), name)
+    # __import__ rather than importlib.import_module: no importlib package to load, and
+    # `python -X importtime` (which only sees imports made through the import statement's
+    # machinery) then shows these modules' own times.
+    value = getattr(__import__(f"kali.{module}", fromlist=[name]), name)
     globals()[name] = value
     return value
 

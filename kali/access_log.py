@@ -17,11 +17,12 @@ INFO, with `record.kali_access = True`), handed over at every turn of the loop.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from .http import redact_target
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
     from .console_log import AccessLogHandler, ClockFormatter
 
 __all__ = ["AccessLog", "AccessLogHandler", "ClockFormatter", "FLUSH_DELAY", "flush_waiting"]

@@ -33,7 +33,6 @@ import errno
 import enum
 import socket
 import time
-from typing import TYPE_CHECKING, Any
 
 from .errors import HTTPError
 from .exchange import RequestReader, prepare_reply, read_whole_request, refusal
@@ -44,7 +43,9 @@ from .poller import READ as _EV_READ, WRITE as _EV_WRITE
 from .request import Request
 from .response import Response, run_handler
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
     from .server import Server
 
 __all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]

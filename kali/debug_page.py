@@ -360,7 +360,7 @@ def _owner(filename: str) -> str:
 
 def _template_error(error: BaseException) -> Optional[Any]:
     """The TemplateError this exception is, or was raised from; None if there is none."""
-    from .template_compiler import TemplateError
+    from .template_errors import TemplateError
 
     current: Optional[BaseException] = error
     for _ in range(_MAX_CHAIN):

@@ -21,20 +21,22 @@ for everyone else.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
-
 from .errors import HTTPError
 from .iolist import to_chunks
 from .log import get_logger
 from .request import Request
 from .response import ErrorResponse, Handler, Response, json_error, wants_json
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, TypeAlias
+
 __all__ = ["ErrorPages", "ErrorPage", "error_pages"]
 
 logger = get_logger()
 
 #: Renders an error in the app's layout: (the request, the error) -> the page (an iolist, or a Response).
-ErrorPage = Callable[[Request, HTTPError], Any]
+ErrorPage: TypeAlias = "Callable[[Request, HTTPError], Any]"
 
 
 class ErrorPages:

@@ -8,7 +8,10 @@ into their pages.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Iterable
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 __all__ = ["HTTPError"]
 

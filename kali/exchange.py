@@ -19,7 +19,6 @@ is decided here, once, so all three do the same thing:
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Iterable, Mapping
 
 from .errors import HTTPError
 from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head
@@ -33,7 +32,9 @@ __all__ = [
     "Reply", "prepare_reply", "refusal",
 ]
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import IO, Iterable, Mapping
     from .reserved import Channel
 
 logger = get_logger()

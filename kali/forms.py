@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import HTTPError
@@ -63,13 +63,19 @@ from .iolist import IOList, to_bytes
 from .lenses import (BOOL, DATE, DECIMAL, FLOAT, INT, REQUIRED, REQUIRED_MESSAGE, STRING, TIME, BoolLens,
                      ChoiceLens, DateLens, DecimalLens, EnumLens, FloatLens, IntLens, Lens, Nullable,
                      StringLens, Test, TimeLens, ValidationError, nullable)
-from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 from .log import get_logger
 from .multipart import UploadedFile
+from .patterns import compile_later
 from .request import Request
 from .response import FileBody, Response, Stream, to_response
 from .security import cross_site_reason, cross_site_refusal, set_cross_site_mark
 from .signing import sign
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, TypeAlias
+    # kali.csvio (with the csv module) is loaded when one of these is first asked for (`__getattr__`).
+    from .csvio import CSVProblem, CSVRow, CSVTable, read_csv
 
 __all__ = [
     # lenses (defined in kali.lenses)
@@ -88,6 +94,16 @@ __all__ = [
 
 logger = get_logger("kali.forms")
 
+#: Names kali.forms re-exports from kali.csvio, which an app without CSV uploads never loads.
+_FROM_CSVIO = ("read_csv", "CSVTable", "CSVRow", "CSVProblem")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_CSVIO:
+        raise AttributeError(f"module 'kali.forms' has no attribute {name!r}")
+    from . import csvio
+    return getattr(csvio, name)
+
 #: The key of `errors` holding messages about the whole form rather than one field.
 FORM_ERRORS = "_form"
 #: The name of the hidden input carrying the CSRF token.
@@ -96,7 +112,7 @@ CSRF_FIELD = "_csrf_token"
 
 # -- HTML attributes -----------------------------------------------------------------
 
-_ATTR_NAME = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
+_ATTR_NAME = compile_later(r"[A-Za-z_:][-A-Za-z0-9_:.]*")
 
 
 def _attr_name(key: str) -> str:
@@ -141,7 +157,7 @@ def _human_size(size: int) -> str:
 
 # -- elements --------------------------------------------------------------------------
 
-Raw = Any   # str, a list of str (multi-valued fields) or uploaded files (FileField)
+Raw: TypeAlias = "Any"   # str, a list of str (multi-valued fields) or uploaded files (FileField)
 
 
 class Element:
@@ -521,10 +537,10 @@ def csrf_input(path: str) -> str:
     return f'<input type="hidden" name="{CSRF_FIELD}" value="{csrf_token(path)}">'
 
 
-_SCAN = re.compile(
+_SCAN = compile_later(
     r"<script\b.*?</script\s*>|<!--.*?-->|<form\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
     re.IGNORECASE | re.DOTALL)
-_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
+_ATTR = compile_later(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
 
 
 def _tag_attrs(text: str) -> dict[str, str]:
@@ -784,7 +800,7 @@ class _NotConverted(Exception):
     """A cross-field rule read a field that failed to convert: the rule cannot run (not an error)."""
 
 
-class ConvertedValues(dict[str, Any]):
+class ConvertedValues(dict[str, "Any"]):      # "Any": typing is not imported at run time
     """The converted fields of a submitted form, as `semantic_checks` sees them.
 
     A plain dict of field name -> value, except that a field which failed to

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from operator import methodcaller
-from typing import Any, Iterable, Iterator, Union
 
 # HTTPError is an application error (kali.errors); it is importable from here as it always was.
 from .errors import HTTPError as HTTPError
 from .patterns import compile_later
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, TypeAlias, Union
 
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
@@ -198,7 +201,7 @@ NEED_DATA = _Marker("NEED_DATA")
 #: `next_event` result: the request (head and body) is complete.
 END = _Marker("END")
 
-Event = Union[RequestHead, bytes, _Marker]
+Event: TypeAlias = "Union[RequestHead, bytes, _Marker]"
 
 _NO_HEADERS = Headers()     # a placeholder until the parser attaches the real fields
 

@@ -9,12 +9,15 @@ moderate-sized chunks, so a page is never copied into one large string.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Union
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, TypeAlias, Union
+
 
 __all__ = ["IOList", "iter_chunks", "to_chunks", "to_bytes", "CHUNK_SIZE"]
 
 #: What an iolist may be: text, bytes, a number, None, or an iterable of iolists.
-IOList = Union[str, bytes, bytearray, memoryview, int, float, None, Iterable[Any]]
+IOList: TypeAlias = "Union[str, bytes, bytearray, memoryview, int, float, None, Iterable[Any]]"
 
 #: Text is gathered into pieces of about this many characters before encoding:
 #: big enough that the kernel sees few buffers, small enough to stay cheap.

@@ -25,7 +25,6 @@ import errno
 import os
 import socket
 import sys
-from typing import TYPE_CHECKING, Any, Iterable
 
 from .exchange import compose_handler
 from .lifetime import Interrupted, Lifetime
@@ -34,7 +33,9 @@ from .response import Handler
 from .security import TOKEN_PARAMETER, SecurityWrapper, is_loopback_address
 from .server import Server, listening_socket
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Iterable
     from pathlib import Path
 
 __all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "RELOAD_VARIABLE", "DEFAULT_LINGER"]

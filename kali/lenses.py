@@ -35,12 +35,15 @@ import datetime
 import math
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
+from collections.abc import Mapping
 
 # The one truth table (kali.truth), which a bool route parameter reads too.
 from .truth import FALSE_WORDS, TRUE_WORDS, parse_bool
+from .patterns import compile_later
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Pattern, Sequence, TypeAlias, Union
     import decimal      # at run time imported where a Decimal is made: start-up need not pay for it
 
 __all__ = [
@@ -53,7 +56,7 @@ __all__ = [
 #: The message for blank text where a value is needed.
 REQUIRED_MESSAGE = "This field is required."
 
-Text = Union[str, list[str]]
+Text: TypeAlias = "Union[str, list[str]]"
 
 
 class ValidationError(ValueError):
@@ -231,7 +234,7 @@ class _NumberLens(Lens):
 class IntLens(_NumberLens):
     """A whole number (ASCII digits with an optional sign), optionally between min and max."""
 
-    _pattern = re.compile(r"[+-]?[0-9]+")
+    _pattern = compile_later(r"[+-]?[0-9]+")
     _message = "Enter a whole number, like 42."
 
     def _convert(self, text: str) -> int:
@@ -243,7 +246,7 @@ class IntLens(_NumberLens):
 class FloatLens(_NumberLens):
     """A finite floating-point number (like 3.5, -2 or 1e3), optionally between min and max."""
 
-    _pattern = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+    _pattern = compile_later(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
     _message = "Enter a number, like 3.5."
 
     def _convert(self, text: str) -> float:
@@ -257,7 +260,7 @@ class DecimalLens(_NumberLens):
     """An exact decimal number (decimal.Decimal), optionally with at most `places` decimals."""
 
     _options = ("min", "max", "places")
-    _pattern = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+    _pattern = compile_later(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
     _message = "Enter a number, like 12.50."
     places: int | None = None
 
@@ -329,7 +332,7 @@ class DateLens(_IsoLens):
 
     min: datetime.date | None
     max: datetime.date | None
-    _pattern = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    _pattern = compile_later(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
     _malformed = "Enter a date as YYYY-MM-DD, like 2024-03-31."
     _impossible = "{value} is not a date in the calendar."
     _bounds = ("Enter a date on or after", "Enter a date on or before")
@@ -347,7 +350,7 @@ class TimeLens(_IsoLens):
 
     min: datetime.time | None
     max: datetime.time | None
-    _pattern = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?")
+    _pattern = compile_later(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?")
     _malformed = "Enter a time as HH:MM, like 09:30."
     _impossible = "{value} is not a time of day."
     _bounds = ("Enter a time at or after", "Enter a time at or before")

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Callable
 
 from .log import get_logger
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any, Callable
     import threading
 
     from .presence import EventChannel

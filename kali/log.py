@@ -9,9 +9,10 @@ stands for `logging.getLogger(name)` and hands every attribute to it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
     import logging
 
 __all__ = ["get_logger"]

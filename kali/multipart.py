@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import IO
 
 from .http import OWS, Headers, HTTPError
 from .patterns import compile_later
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import IO
 
 __all__ = ["UploadedFile", "parse_multipart", "parse_header_params", "SPOOL_SIZE"]
 

@@ -15,7 +15,6 @@ import errno
 import os
 import socket
 import time
-from typing import IO, Any
 
 from ._version import __version__
 from .exchange import Reply
@@ -24,6 +23,10 @@ from .iolist import to_chunks
 from .log import get_logger
 from .request import Request
 from .response import FileBody, Pause, Stream, http_date
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED"]
 

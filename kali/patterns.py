@@ -9,7 +9,10 @@ SQL scripts...).  Patterns on the hot path stay plain `re.compile`.
 from __future__ import annotations
 
 import re
-from typing import Any, AnyStr
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, AnyStr
 
 __all__ = ["compile_later"]
 

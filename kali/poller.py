@@ -12,7 +12,10 @@ counting as both, as `selectors` does.
 from __future__ import annotations
 
 import selectors
-from typing import Any
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Poller", "READ", "WRITE"]
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode
-from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from .errors import HTTPError
 from .http import OWS, Headers, RequestHead
 from .multipart import UploadedFile, parse_header_params, parse_multipart
+from .patterns import compile_later
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Iterator, TypeVar
+
+    V = TypeVar("V")
 
 __all__ = ["Request", "FormBag", "MissingField"]
-
-V = TypeVar("V")
-T = TypeVar("T")
 
 
 def __getattr__(name: str) -> Any:
@@ -36,7 +40,7 @@ class MissingField(HTTPError, KeyError):
         return self.message
 
 
-class FormBag(Mapping[str, V]):
+class FormBag(Mapping[str, "V"]):      # "V": the TypeVar exists for type checkers only
     """Query or form fields: `bag[name]` is the first value, `bag.get_list(name)` all of them."""
 
     __slots__ = ("_pairs", "_first", "_where")
@@ -75,23 +79,28 @@ class FormBag(Mapping[str, V]):
         return f"FormBag({self._pairs!r})"
 
 
-class _lazy(Generic[T]):
-    """Compute an attribute on first use and keep it in the instance (no lock, unlike cached_property)."""
+if TYPE_CHECKING:
+    # To a type checker `_lazy` is functools.cached_property (generic in what it computes); at run
+    # time it is the descriptor below, which needs no typing.Generic (typing is not imported).
+    from functools import cached_property as _lazy
+else:
+    class _lazy:
+        """Compute an attribute on first use and keep it in the instance (no lock, unlike cached_property)."""
 
-    def __init__(self, func: Callable[[Any], T]) -> None:
-        self.func = func
-        self.name = func.__name__
-        self.__doc__ = func.__doc__
+        def __init__(self, func: Callable[[Any], Any]) -> None:
+            self.func = func
+            self.name = func.__name__
+            self.__doc__ = func.__doc__
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        def __set_name__(self, owner: type, name: str) -> None:
+            self.name = name
 
-    def __get__(self, obj: Any, owner: type | None = None) -> T:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        value = self.func(obj)
-        obj.__dict__[self.name] = value
-        return value
+        def __get__(self, obj: Any, owner: type | None = None) -> Any:
+            if obj is None:
+                return self
+            value = self.func(obj)
+            obj.__dict__[self.name] = value
+            return value
 
 
 def _unquote(text: str) -> str:
@@ -116,7 +125,7 @@ def _parse_query(text: str, where: str) -> list[tuple[str, str]]:
 
 
 # A \uD800-\uDFFF escape in a JSON text: only then can a decoded string hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = compile_later(rb"\\u[dD][89a-fA-F]")
 
 # Characters `app_url` leaves as they are in a path segment (RFC 3986 pchar minus ';', '=', '&', '+').
 _APP_URL_SAFE = "-._~!$'()*,:@"

@@ -6,13 +6,16 @@ import html
 import mimetypes
 import os
 import sys
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 from .errors import HTTPError
 from .http import STATUS_PHRASES, Headers, redact_target
 from .iolist import IOList, to_chunks
 from .log import get_logger
 from .request import Request
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeAlias, Union
 
 __all__ = [
     "Response", "ErrorResponse", "DefaultFields", "FileBody", "Stream", "Pause", "HeadersLike", "Handler",
@@ -22,9 +25,9 @@ __all__ = [
 
 logger = get_logger()
 
-HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]
+HeadersLike: TypeAlias = "Union[Headers, Mapping[str, str], Iterable[tuple[str, str]], None]"
 #: A handler is any callable taking a Request and returning a Response or content (see `to_response`).
-Handler = Callable[[Request], Any]
+Handler: TypeAlias = "Callable[[Request], Any]"
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -293,14 +296,14 @@ class Response:
             return cls.file(content, content_type=content_type, download_name=filename, headers=headers)
         body: IOList | FileBody | Stream
         if hasattr(content, "read"):
-            file = cast(IO[bytes], content)
+            file: IO[bytes] = content       # type: ignore[assignment]  # it has read()
             try:
                 file.fileno()
                 body = FileBody(file=file)          # a real file: the server can sendfile() it
             except (OSError, ValueError):
                 body = Stream(_read_blocks(file))
         else:
-            body = cast(IOList, content)
+            body = content
         response = cls(body, headers=headers, content_type=content_type)
         response.headers["Content-Disposition"] = content_disposition(filename)
         return response
@@ -430,7 +433,7 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
 
 # -- error pages -----------------------------------------------------------------
 
-ErrorPage = Callable[[int, str, Union[str, None]], IOList]
+ErrorPage: TypeAlias = "Callable[[int, str, Union[str, None]], IOList]"
 
 
 def error_page(code: int, message: str, detail: str | None = None) -> IOList:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 import datetime
 import types
-import typing
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 from urllib.parse import quote
 
 from .request import Request
@@ -29,12 +27,14 @@ from .response import Handler, Response, to_response
 from .security import find_cross_site_probe, has_cross_site_mark
 from .truth import parse_bool
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
     import inspect
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["Router", "RouteError", "converter_for", "normal_path"]
-
-T = TypeVar("T")
 
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Methods a router answers for a servlet or function without being told.
@@ -107,10 +107,11 @@ _SIMPLE: dict[Any, tuple[Callable[[str], Any] | None, str]] = {
 def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
     """The conversion plan for a parameter annotation: str, int, float, bool, date, Optional, list, Literal or any callable."""
     import inspect      # here, not at the top: it costs start-up time (ast, dis, tokenize) before any route
-    if annotation is inspect.Parameter.empty or annotation is Any:
+    import typing       # (so does typing)
+    if annotation is inspect.Parameter.empty or annotation is typing.Any:
         return _Converter(None, "text")
     origin = typing.get_origin(annotation)
-    if origin is Union or origin is types.UnionType:
+    if origin is typing.Union or origin is types.UnionType:
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(inner) != 1:
             raise RouteError(f"{where}: cannot convert text to the union {annotation!r}")

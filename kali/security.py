@@ -27,13 +27,19 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from .http import OWS, TOKEN_PARAMETER, redact_target
 from .log import get_logger
 from .request import Request
 from .response import DefaultFields, Handler, Response, error_response, to_response
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, TypeAlias, TypeVar, Union
+
+    H = TypeVar("H", bound=Callable[..., Any])
 
 __all__ = [
     "UNSAFE_METHODS", "DEFAULT_SECURITY_HEADERS", "TOKEN_PARAMETER", "LOOPBACK_HOSTS", "DEFAULT_PORTS",
@@ -69,8 +75,7 @@ _MARK = "kali_allow_cross_site"
 # How many wrappers (functools.wraps' __wrapped__ links) are followed before giving up.
 _WRAPPER_DEPTH = 32
 
-H = TypeVar("H", bound=Callable[..., Any])
-HeaderPairs = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+HeaderPairs: TypeAlias = "Union[Mapping[str, str], Iterable[tuple[str, str]]]"
 
 
 # -- the cross-site check (shared with the forms' CSRF protection) ----------------------

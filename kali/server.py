@@ -32,7 +32,6 @@ import itertools
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
 
 from .access_log import AccessLog
 from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline
@@ -41,7 +40,9 @@ from .outgoing import DateLines
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
 from .response import Handler
 
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
     from .launch import serve_http as serve_http
 
 __all__ = ["Server", "listening_socket", "serve_http"]

@@ -8,7 +8,6 @@ supply a key kept elsewhere (for example in the app's data folder).
 
 from __future__ import annotations
 
-import base64
 import os
 
 __all__ = ["signing_key", "set_signing_key", "sign", "verify", "ENVIRONMENT_VARIABLE"]
@@ -43,7 +42,8 @@ def set_signing_key(key: bytes) -> None:
 def sign(purpose: str, data: bytes) -> str:
     """A URL- and cookie-safe signature of `data` for one `purpose` (a signature for one purpose
     never verifies for another)."""
-    import hashlib      # on first use only: `import kali` stays light
+    import base64       # on first use only: `import kali` stays light
+    import hashlib
     import hmac         # (hmac loads OpenSSL too)
     message = purpose.encode("utf-8") + b"\0" + data
     digest = hmac.new(signing_key(), message, hashlib.sha256).digest()

@@ -41,15 +41,18 @@ import sqlite3
 import sys
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
 from .http import redact_target
 from .log import get_logger
-from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
-                         SchemaError, SQLText, database_version, load_migrations, load_sql, run_migration,
-                         run_schema, split_statements)
-from .migrations import check_schema as check_database_schema
 from .response import FileBody, Handler, Response, Stream, to_response
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Literal, Sequence, overload
+    # kali.migrations is imported when a database with a schema or migrations is opened, not by
+    # `import kali.sqlite`; these names are re-exported from it on first use (`__getattr__`).
+    from .migrations import (Migration, MigrationError, MigrationSource, NewerDatabaseError, SchemaDriftError,
+                             SchemaError, SQLText, split_statements)
 
 __all__ = ["guard", "open_database", "data_folder", "transaction", "Database", "close_all_databases",
            "split_statements", "SchemaError", "MigrationError", "NewerDatabaseError", "SchemaDriftError",
@@ -63,6 +66,16 @@ logger = get_logger()
 _depths: dict[int, int] = {}
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+#: Names kali.sqlite re-exports from kali.migrations, which is loaded when one is first asked for.
+_FROM_MIGRATIONS = ("split_statements", "SchemaError", "MigrationError", "NewerDatabaseError", "SchemaDriftError")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_MIGRATIONS:
+        raise AttributeError(f"module 'kali.sqlite' has no attribute {name!r}")
+    from . import migrations
+    return getattr(migrations, name)
 
 
 # -- transactions ----------------------------------------------------------------------
@@ -198,16 +211,17 @@ class Database(sqlite3.Connection):
             block.rollback()
         return False
 
-    @overload
-    def backup(self, target: sqlite3.Connection, *, pages: int = -1,
-               progress: Callable[[int, int, int], object] | None = None, name: str = "main",
-               sleep: float = 0.25) -> None: ...
+    if TYPE_CHECKING:     # the call forms, for type checkers (typing.overload is not imported at run time)
+        @overload
+        def backup(self, target: sqlite3.Connection, *, pages: int = -1,
+                   progress: Callable[[int, int, int], object] | None = None, name: str = "main",
+                   sleep: float = 0.25) -> None: ...
 
-    @overload
-    def backup(self, path: str | os.PathLike[str] | None = None, /) -> Path: ...
+        @overload
+        def backup(self, path: str | os.PathLike[str] | None = None, /) -> Path: ...
 
-    @overload
-    def backup(self, *, path: str | os.PathLike[str] | None) -> Path: ...
+        @overload
+        def backup(self, *, path: str | os.PathLike[str] | None) -> Path: ...
 
     def backup(self, target: Any = None, *, pages: int = -1,
                progress: Callable[[int, int, int], object] | None = None, name: str = "main",
@@ -332,8 +346,13 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         raise ValueError(f"busy_timeout is a number of seconds >= 0, not {busy_timeout!r}")
     if isinstance(backups, bool) or not isinstance(backups, int) or backups < 0:
         raise ValueError(f"backups is how many daily backups to keep (0 for none), not {backups!r}")
-    schema_sql = load_sql(schema, "schema") if schema is not None else None
-    steps = load_migrations(migrations)
+    schema_sql: SQLText | None = None
+    steps: list[Migration] = []
+    if schema is not None or not isinstance(migrations, (list, tuple)) or migrations:
+        # An app with neither a schema nor migrations never loads kali.migrations.
+        from .migrations import load_migrations, load_sql
+        schema_sql = load_sql(schema, "schema") if schema is not None else None
+        steps = load_migrations(migrations)
     existed = not in_memory and os.path.isfile(name) and os.path.getsize(name) > 0
 
     try:
@@ -356,6 +375,7 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
         db.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as exc:
         db.close()
+        from .migrations import SchemaError
         if isinstance(exc, SchemaError):
             raise
         # "file is not a database" alone does not say which file.
@@ -372,6 +392,7 @@ def open_database(path: str | os.PathLike[str] | None = None, *, app_name: str |
 
 
 def _refuse_newer(db: sqlite3.Connection, name: str, code_version: int) -> None:
+    from .migrations import NewerDatabaseError, database_version
     version = database_version(db)
     if version > code_version:
         raise NewerDatabaseError(
@@ -391,6 +412,7 @@ def _bring_up_to_date(db: Database, name: str, file: Path | None, existed: bool,
         if file is not None and keep > 0 and existed and not _is_empty(db):
             _daily_backup(db, name, file, keep, busy_timeout)
         return
+    from .migrations import check_schema, database_version, run_migration, run_schema
     # Under the write lock: two copies of the app starting at once must not both create
     # the tables, and the version read here is the one the migrations start from.
     db.execute("BEGIN IMMEDIATE")
@@ -431,7 +453,7 @@ def _bring_up_to_date(db: Database, name: str, file: Path | None, existed: bool,
         version = database_version(db)
 
     if schema is not None and check and not created:
-        check_database_schema(db, schema, database_name=name, version=version)
+        check_schema(db, schema, database_name=name, version=version)
 
     if file is not None and keep > 0 and not empty:
         # (A database that was empty when opened has nothing worth a copy yet.)
@@ -445,6 +467,7 @@ def _is_empty(db: sqlite3.Connection) -> bool:
 def _daily_backup(db: Database, name: str, file: Path, keep: int, busy_timeout: float) -> None:
     """Make today's backup unless there is one, and rotate; a failure is logged, never fatal."""
     from .backups import backup_path, copy_database, has_backup_from, rotate_backups
+    from .migrations import database_version
     today = datetime.date.today()
     try:
         if has_backup_from(file, today):

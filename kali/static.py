@@ -12,12 +12,15 @@ from __future__ import annotations
 import html
 import os
 import stat
-from typing import Any
 from urllib.parse import quote
 
 from .errors import HTTPError
 from .request import Request
 from .response import FileBody, Response, guess_type, http_date
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["StaticFolder"]
 

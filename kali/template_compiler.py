@@ -1,8 +1,9 @@
 """Turn template text into a Python render function: lexing, parsing, slot filling, code generation.
 
 This is the machinery behind :mod:`kali.templates`; the language itself is
-documented there. Nothing here is public API except the two error classes,
-which ``kali.templates`` re-exports.
+documented there. Nothing here is public API except the two error classes
+(from :mod:`kali.template_errors`), which ``kali.templates`` re-exports.
+``kali.templates`` imports this module when the first template is compiled.
 
 The pipeline is ``text -> tokens -> tree -> (slots filled) -> Python source ->
 function``. The tree is made of a handful of frozen node classes; templates
@@ -25,53 +26,11 @@ else:
     # The same classes at a fraction of the import-time cost (no exec per class, no inspect).
     from ._records import dataclass, field
 
-# The module docstring says it: only the two error classes are public (re-exported by kali.templates).
+from .template_errors import TemplateError, TemplateRuntimeError
+
+# The module docstring says it: only the two error classes are public (defined in
+# kali.template_errors, re-exported by kali.templates).
 __all__ = ["TemplateError", "TemplateRuntimeError"]
-
-
-class TemplateError(Exception):
-    """A template cannot be used: its text is malformed or it names something that does not exist."""
-
-    def __init__(
-        self,
-        message: str,
-        file: Optional[str] = None,
-        line: Optional[int] = None,
-        col: Optional[int] = None,
-        source_line: Optional[str] = None,
-    ) -> None:
-        self.message = message
-        self.file = file
-        self.line = line
-        self.col = col
-        self.source_line = source_line
-        super().__init__(self.describe())
-
-    def describe(self) -> str:
-        """The full report: ``file:line:col: message``, then the line and a caret under the column."""
-        where = ":".join(str(part) for part in (self.file, self.line, self.col) if part is not None)
-        head = f"{where}: {self.message}" if where else self.message
-        if self.source_line is None or self.col is None:
-            return head
-        # Copy tabs from the offending line so the caret lines up in any tab width.
-        pad = "".join("\t" if ch == "\t" else " " for ch in self.source_line[: self.col - 1])
-        return f"{head}\n{self.source_line}\n{pad}^"
-
-
-class TemplateRuntimeError(TemplateError):
-    """A template failed while rendering: a missing parameter, a failed lookup or a formatter that raised."""
-
-    def __init__(
-        self,
-        message: str,
-        parameter: str,
-        file: Optional[str] = None,
-        line: Optional[int] = None,
-        col: Optional[int] = None,
-        source_line: Optional[str] = None,
-    ) -> None:
-        self.parameter = parameter
-        super().__init__(message, file, line, col, source_line)
 
 
 # ---------------------------------------------------------------- locations

@@ -108,23 +108,21 @@ import datetime
 import numbers
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import GeneratorType
-from typing import Any, Callable, Mapping, Optional, Union
 
-from kali.template_compiler import (
-    Location,
-    Loader,
-    Loop,
-    Source,
-    TemplateError,
-    TemplateRuntimeError,
-    Tree,
-    build_tree,
-    compile_tree,
-    fill_slots,
-    parse,
-)
+from kali.template_errors import TemplateError, TemplateRuntimeError
+from kali.patterns import compile_later
+
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeAlias, Union
+    from kali.template_compiler import Location, Loader, Tree
+
+# kali.template_compiler (its regular expressions and node classes) is imported where a
+# template is first compiled, not by `import kali.templates`: an app's start-up pays for
+# it with its first template, and a TemplateFolder compiles nothing until a page asks.
 
 __all__ = [
     "Template",
@@ -136,7 +134,7 @@ __all__ = [
     "register_formatter",
 ]
 
-Formatter = Callable[[Any], object]
+Formatter: TypeAlias = "Callable[[Any], object]"
 
 # ---------------------------------------------------------------- escaping and lookup
 
@@ -207,7 +205,7 @@ def _format_cents(value: object) -> str:
     return format(value, ",.2f")
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = compile_later(r"\d{4}-\d{2}-\d{2}")
 
 
 def _format_date(value: object) -> str:
@@ -250,7 +248,7 @@ def _format_path(value: object) -> str:
 
 _FORMATTERS: dict[str, Formatter] = {"num": _format_num, "cents": _format_cents, "date": _format_date,
                                      "url": _format_url, "path": _format_path}
-_FORMATTER_NAME = re.compile(r"[^\W\d]\w*")
+_FORMATTER_NAME = compile_later(r"[^\W\d]\w*")
 _IDENTIFIER = _FORMATTER_NAME
 
 
@@ -330,7 +328,7 @@ class _Formatters:
 
 # ---------------------------------------------------------------- templates
 
-TemplateSource = Union[Mapping[str, "Template"], "TemplateFolder"]
+TemplateSource: TypeAlias = "Union[Mapping[str, Template], TemplateFolder]"
 
 
 def _loader_for(templates: Optional[TemplateSource]) -> Optional[Loader]:
@@ -371,10 +369,12 @@ class Template:
     ) -> None:
         if not isinstance(text, str):
             raise TypeError(f"template text must be str, got {type(text).__name__}")
+        from kali.template_compiler import Source, build_tree
         scope, load = _Formatters(formatters, globals), _loader_for(templates)
         self._setup(name, build_tree(Source(name, text), scope.get, load), scope, load)
 
     def _setup(self, name: str, tree: Tree, formatters: _Formatters, load: Optional[Loader]) -> None:
+        from kali.template_compiler import compile_tree
         self.name = name
         self._tree = tree
         self._formatters = formatters
@@ -401,6 +401,7 @@ class Template:
 
     def extend(self, **fills: Union[str, Template]) -> Template:
         """A new template: this one with the named slots filled (text may use ``<!--{super}-->``)."""
+        from kali.template_compiler import Source, fill_slots, parse
         trees: dict[str, tuple[Tree, Optional[Location]]] = {}
         for slot, fill in fills.items():
             if isinstance(fill, Template):
@@ -443,6 +444,7 @@ class TemplateLoop(Template):
         for label, value in (("item", item), ("items", items)):
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 raise ValueError(f"TemplateLoop {label}= must be an identifier, got {value!r}")
+        from kali.template_compiler import Location, Loop, Source, build_tree
         scope, load = _Formatters(formatters, globals), _loader_for(templates)
 
         def part(label: str, value: Union[str, Template]) -> Tree:
@@ -580,6 +582,7 @@ class TemplateFolder:
             stamps.extend(dependency_stamps)
             return template._tree
 
+        from kali.template_compiler import Source, build_tree
         self._loading.append(name)
         try:
             tree = build_tree(Source(str(path), text), self._formatters.get, load)
