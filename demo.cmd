@@ -4,6 +4,7 @@ rem   demo                 list the examples
 rem   demo intro           run examples\intro.py (needs nothing but Python)
 rem   demo NAME --port 8090 --no-browser
 rem   demo NAME --tab      open the app in a browser tab rather than a window of its own
+rem   demo NAME --reload   new code takes over after every save, and the open pages refresh
 rem   demo test [pytest args]   create .venv with the test tools, run every test
 setlocal
 cd /d "%~dp0"
@@ -23,7 +24,7 @@ if not exist "examples\%NAME%.py" (
   %PY% examples\catalog.py 1>&2
   exit /b 2
 )
-rem --port, --no-browser and --tab become the environment variables every kali app honours.
+rem --port, --no-browser, --tab and --reload become the environment variables every kali app honours.
 rem (cmd splits --port=8090 at the "=" by itself, so that spelling works too.)
 rem Each block reads its arguments before its shifts run; "goto flags" then reads the next ones.
 :flags
@@ -40,6 +41,11 @@ if /i "%~1"=="--no-browser" (
 )
 if /i "%~1"=="--tab" (
   set "KALI_WINDOW=tab"
+  shift
+  goto flags
+)
+if /i "%~1"=="--reload" (
+  set "KALI_RELOAD=1"
   shift
   goto flags
 )

@@ -5,6 +5,7 @@
 #   ./demo.sh intro           run examples/intro.py (needs nothing but Python)
 #   ./demo.sh NAME --port 8090 --no-browser
 #   ./demo.sh NAME --tab      open the app in a browser tab rather than a window of its own
+#   ./demo.sh NAME --reload   new code takes over after every save, and the open pages refresh
 #   ./demo.sh test [pytest args]   create .venv with the test tools, run every test
 set -e
 cd "$(dirname "$0")"
@@ -38,13 +39,14 @@ if [ ! -f "examples/$name.py" ]; then
   "$PYTHON" examples/catalog.py >&2
   exit 2
 fi
-# --port, --no-browser and --tab become the environment variables every kali app honours.
+# --port, --no-browser, --tab and --reload become the environment variables every kali app honours.
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) export KALI_PORT="$2"; shift 2 ;;
     --port=*) export KALI_PORT="${1#--port=}"; shift ;;
     --no-browser) export KALI_NO_BROWSER=1; shift ;;
     --tab) export KALI_WINDOW=tab; shift ;;
+    --reload) export KALI_RELOAD=1; shift ;;
     *) break ;;
   esac
 done

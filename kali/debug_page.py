@@ -13,12 +13,13 @@ from __future__ import annotations
 import html
 import linecache
 import os
+import sys
 import sysconfig
 import traceback
 from types import TracebackType
 from typing import Any, Optional
 
-__all__ = ["debug_page"]
+__all__ = ["debug_page", "startup_error_page", "startup_error_place"]
 
 _KALI_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CONTEXT_LINES = 2  # source lines shown above and below an app frame's line
@@ -56,6 +57,82 @@ def debug_page(request: Any, error: BaseException) -> list[str]:
     out += ["<details class=\"plain\"><summary>The traceback as plain text</summary><pre>", _e(plain),
             "</pre></details>\n</body></html>\n"]
     return out
+
+
+def startup_error_page(error: BaseException, script: str) -> list[str]:
+    """The debug page for an app that does not start: running `script` raised `error` (at import, say).
+
+    The `run --reload` supervisor answers every request with it until a saved
+    change makes the app start again.  It looks like the debug page; for a
+    SyntaxError it shows the file, the line and the offending line itself.
+    """
+    frames = _frames(error.__traceback__)
+    app_frames = [frame for frame in frames if frame.owner == "app"]
+    out: list[str] = _head(f"500 {type(error).__name__} - {script} does not start")
+    out += [
+        "<h1>The app does not start</h1>\n<p class=\"request\">Running <code>", _e(script),
+        "</code> raised an exception, so every page shows this one until a saved change makes the app start "
+        "again (this page then reloads by itself). It is shown only to this machine; the console has the "
+        "same traceback.</p>\n<section class=\"error\">\n",
+    ]
+    if isinstance(error, SyntaxError):
+        out += ["<pre class=\"exception\"><b>", _e(type(error).__name__), "</b>: ", _e(str(error.msg)), "</pre>\n"]
+    else:
+        out += ["<pre class=\"exception\">", _exception_text(error), "</pre>\n"]
+    if isinstance(error, SyntaxError):
+        place = startup_error_place(error)
+        if place is not None:
+            out += ["<p class=\"where\">In your code: <code>", _e(place[0]), "</code>, line ", str(place[1]),
+                    ":</p>\n"]
+            out += _Frame(_syntax_error_summary(error, place), "where").render()
+    elif app_frames:
+        innermost = app_frames[-1]
+        out += ["<p class=\"where\">In your code: <a href=\"#", innermost.anchor, "\">",
+                _e(innermost.place()), "</a></p>\n"]
+    out.append("</section>\n")
+    if frames:
+        out.append("<section class=\"traceback\">\n<h2>Traceback <small>(most recent call last)</small></h2>\n")
+        out += _frame_list(frames, open_last=not app_frames)
+        out.append("</section>\n")
+    out += _chain(error)
+    plain = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    out += ["<details class=\"plain\"><summary>The traceback as plain text</summary><pre>", _e(plain),
+            "</pre></details>\n</body></html>\n"]
+    return out
+
+
+def startup_error_place(error: BaseException) -> Optional[tuple[str, int, str]]:
+    """(file, line number, the line's text) where `error` points in the app's code, if it does.
+
+    A SyntaxError names its own place; any other error, the innermost frame of the
+    app's code in its traceback (else its innermost frame).
+    """
+    if isinstance(error, SyntaxError):
+        if error.filename and error.lineno:
+            text = error.text if error.text is not None else linecache.getline(error.filename, error.lineno)
+            return error.filename, error.lineno, text.rstrip("\r\n").strip()
+        return None
+    frames = _frames(error.__traceback__)
+    if not frames:
+        return None
+    app_frames = [frame for frame in frames if frame.owner == "app"]
+    frame = (app_frames or frames)[-1]
+    return frame.filename, frame.lineno, linecache.getline(frame.filename, frame.lineno).strip()
+
+
+def _syntax_error_summary(error: SyntaxError, place: tuple[str, int, str]) -> traceback.FrameSummary:
+    """A frame for the place a SyntaxError names, its offending characters marked (from Python 3.11)."""
+    file, line, _ = place
+    text = linecache.getline(file, line).rstrip("\r\n")
+    start, end = error.offset, getattr(error, "end_offset", None)
+    if start and getattr(error, "end_lineno", line) in (line, None):
+        end = max(end or 0, start + 1)      # an error at one character has end == start
+        if sys.version_info >= (3, 11):     # before, a frame has no columns
+            # The offsets count characters from 1; a frame's columns count UTF-8 bytes from 0.
+            return traceback.FrameSummary(file, line, "<module>", end_lineno=line,
+                                          colno=len(text[:start - 1].encode("utf-8")),
+                                          end_colno=len(text[:end - 1].encode("utf-8")))
+    return traceback.FrameSummary(file, line, "<module>")
 
 
 # -- the page's parts --------------------------------------------------------------------

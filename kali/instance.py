@@ -215,12 +215,14 @@ class PingChannel:
     """The `/_kali/ping` channel: proves to a process on this machine that it reached this very instance.
 
     It answers once the instance is published (`url` and `secret` set from the record).
+    `pid` is the pid in the record: this process's, or its reload supervisor's.
     """
 
-    def __init__(self, app: str) -> None:
+    def __init__(self, app: str, *, pid: int | None = None) -> None:
         self.app = app
         self.url: str | None = None
         self.secret: str | None = None
+        self.pid = os.getpid() if pid is None else pid
 
     def __call__(self, request: Request) -> Response:
         """`GET /_kali/ping?challenge=HEX` -> JSON {app, pid, url, proof}; clients on this machine only."""
@@ -239,7 +241,7 @@ class PingChannel:
         challenge = request.GET.get("challenge", "")
         if not 16 <= len(challenge) <= 256 or any(c not in "0123456789abcdef" for c in challenge):
             return Response.generic(400, "The ping needs ?challenge= with 16 to 256 lower-case hex digits.")
-        response = Response.json({"app": self.app, "pid": os.getpid(), "url": self.url,
+        response = Response.json({"app": self.app, "pid": self.pid, "url": self.url,
                                   "proof": proof(self.secret, challenge)})
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from typing import Any, Iterable
     from pathlib import Path
 
-__all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "DEFAULT_LINGER"]
+__all__ = ["serve_http", "choose_listener", "FIRST_PORT", "LISTEN_FD_VARIABLE", "RELOAD_VARIABLE", "DEFAULT_LINGER"]
 
 logger = get_logger()
 
@@ -52,6 +52,8 @@ DEFAULT_LINGER = 10.0
 _JOIN_SECONDS = 5.0
 #: A supervisor's child process serves the listening socket inherited as this file descriptor.
 LISTEN_FD_VARIABLE = "KALI_LISTEN_FD"
+#: KALI_RELOAD=1: the process becomes the `run --reload` supervisor (kali.reload) and runs the app in child processes.
+RELOAD_VARIABLE = "KALI_RELOAD"
 #: How long the private launch page stays on disk after the browser was asked to open it.
 _LAUNCH_PAGE_SECONDS = 60
 #: The page a second launch of a private app opens, in its data folder.
@@ -87,34 +89,55 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
     loopback = is_loopback_address(address)
     if debug is None:
         debug = loopback
-    token: str | None = None
-    if private:
-        import secrets
-        token = secrets.token_urlsafe(32)
-    inherited = _inherited_listener()
     from .instance import InstanceRecord, PingChannel, default_app_name
     name = app_name if app_name is not None else default_app_name()
     from .sqlite import data_folder
     folder = data_folder(name, create=False)        # checks the name before anything happens
-    channels: dict[str, Any] = {}
-    events = None
-    if linger is not None:
-        from .presence import EventChannel
-        events = channels["events"] = EventChannel()
-    record = None
-    ping: PingChannel | None = None
-    if single_instance and inherited is None:
-        channels["ping"] = ping = PingChannel(name)
-    handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
-                              allow_cross_site=allow_cross_site, private_token=token, debug=debug,
-                              caller="serve_http()", channels=channels)
+    allowed_hosts = tuple(allowed_hosts)
     # An app that secured itself names its hosts there.
-    hosts = handler.allowed_hosts if isinstance(handler, SecurityWrapper) else ()
+    hosts = handler.allowed_hosts if isinstance(handler, SecurityWrapper) else allowed_hosts
     if secure and not loopback and not hosts:
         raise ValueError(
             f"serve_http(address={address!r}) makes the app reachable from other machines, so it must "
             f"name the hosts browsers will use to reach it: pass allowed_hosts=[...] (for example "
             f"the machine's name or IP address), or bind to address='127.0.0.1' to keep it private")
+    child = _reload_child()
+    if child is None and _env_flag(RELOAD_VARIABLE) and _supervise():
+        return          # this process was the reload supervisor; the app ran in its child processes
+    token: str | None = None
+    if private and child is None:
+        import secrets
+        token = secrets.token_urlsafe(32)
+    grant = None
+    if child is not None:
+        # An app process of `run --reload`: the supervisor owns the socket, the record and the window.
+        grant = child.announce({
+            "app": name, "address": address, "port": port, "start": start, "window": window, "linger": linger,
+            "private": private, "single_instance": single_instance, "tls": ssl_context is not None,
+            "allowed_hosts": list(hosts), "data_folder": str(folder)})
+        if grant is None:
+            return      # another instance of the app is running: the supervisor opened the browser there
+        inherited: socket.socket | None = grant.listener
+        token = grant.token if private else None
+    else:
+        inherited = _inherited_listener()
+    channels: dict[str, Any] = {}
+    events = None
+    if linger is not None or child is not None:
+        # Under --reload every page keeps the stream open: it is how the pages learn of new code.
+        from .presence import EventChannel
+        events = channels["events"] = EventChannel(stamp_pages=child is not None)
+    record = None
+    ping: PingChannel | None = None
+    if single_instance and inherited is None:
+        channels["ping"] = ping = PingChannel(name)
+    elif grant is not None and grant.secret is not None:
+        # The record is the supervisor's: the ping proves its secret and names its pid.
+        channels["ping"] = reload_ping = PingChannel(name, pid=grant.pid)
+        reload_ping.url, reload_ping.secret = grant.url, grant.secret
+    handler = compose_handler(handler, secure=secure, allowed_hosts=allowed_hosts,
+                              allow_cross_site=allow_cross_site, private_token=token, debug=debug,
+                              caller="serve_http()", channels=channels)
     _configure_logging(access_log)
 
     if inherited is None:
@@ -145,9 +168,13 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
                 # Published before the URL is printed: a second launch that saw it finds the record.
                 ping.url = server.url
                 ping.secret = record.publish(app=name, url=server.url, port=server.port, token=token)
-            print(f"kali: serving {server.url}", flush=True)
+            if child is not None:
+                assert events is not None
+                child.ready(events, lifetime)       # the supervisor said where the app is served
+            else:
+                print(f"kali: serving {server.url}", flush=True)
             url = server.url + (start or "").lstrip("/")
-            if token is not None:
+            if token is not None and child is None:
                 url += ("&" if "?" in url else "?") + f"{TOKEN_PARAMETER}={token}"
                 print(f"kali: private app: open {url}", flush=True)
             if start is not None and inherited is None:
@@ -182,7 +209,10 @@ def serve_http(handler: Handler, *, port: int | None = None, address: str = "127
                 shutil.rmtree(launch_folder, ignore_errors=True)
             if lifetime is not None:
                 lifetime.restore_signals()
-    print(f"kali: stopped ({lifetime.reason})", flush=True)
+    if child is not None:
+        child.stopped(lifetime.reason)      # the supervisor says why the app stopped
+    else:
+        print(f"kali: stopped ({lifetime.reason})", flush=True)
 
 
 def _env_flag(name: str) -> bool:
@@ -233,6 +263,27 @@ def _settings(port: int | None, start: str | None, window: str,
     else:
         raise ValueError(f"serve_http(quit_when_closed={quit_when_closed!r}): True, False, None or seconds")
     return port, start, window, linger
+
+
+def _reload_child() -> Any:
+    """This process's link to its `run --reload` supervisor, if it is one of its app processes."""
+    # Only an app process started by the supervisor has loaded kali.reload_child (its bootstrap
+    # did): a plain app never pays for importing it.
+    module = sys.modules.get(__package__ + ".reload_child")
+    return module.current() if module is not None else None
+
+
+def _supervise() -> bool:
+    """Become the `run --reload` supervisor of this process's script (KALI_RELOAD=1); False without a script."""
+    from .app_script import AppScript
+    script = AppScript.of_main()
+    if script is None:
+        logger.warning("%s=1 needs an app script to run again (this is an interactive session): serving "
+                       "without reloading", RELOAD_VARIABLE)
+        return False
+    from .reload import supervise
+    supervise(script, sys.argv[1:])
+    return True
 
 
 def _inherited_listener() -> socket.socket | None:

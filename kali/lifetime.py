@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .server import Server
     from .window import AppWindow
 
-__all__ = ["Lifetime", "Interrupted", "leave_signals_to_the_main_thread"]
+__all__ = ["Lifetime", "Interrupted", "leave_signals_to_the_main_thread", "look_at_window"]
 
 logger = get_logger()
 
@@ -53,6 +53,26 @@ def leave_signals_to_the_main_thread() -> None:
     import threading
     if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not threading.main_thread():
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def look_at_window(window: AppWindow, tab_url: str | None) -> tuple[AppWindow | None, bool]:
+    """(the window still to watch, or None; whether the user closed it), after one look at its browser.
+
+    A window that failed to open is replaced by a tab at `tab_url`.
+    """
+    state = window.state()
+    if state == window.CLOSED:
+        return None, True
+    if state == window.FAILED:
+        print(f"kali: the app window did not open ({window.failure()}); opening a tab instead", flush=True)
+        if tab_url is not None:
+            from .window import open_tab
+            open_tab(tab_url)
+        return None, False
+    if state == window.HANDED_OFF:
+        # The URL went to a browser already running with this profile: the pages say when it closes.
+        return None, False
+    return window, False
 
 
 class Interrupted(BaseException):
@@ -86,13 +106,16 @@ class Lifetime:
         self._wake: socket.socket | None = None
         self._previous_wakeup = -1
 
-    def stop(self, reason: str) -> None:
-        """Ask the server to finish the responses in flight and stop (safe from any thread or signal handler)."""
+    def stop(self, reason: str, *, finish_requests: bool = False) -> None:
+        """Ask the server to finish the responses in flight and stop (safe from any thread or signal handler).
+
+        `finish_requests`: answer the requests still arriving on accepted connections too (`Server.stop`).
+        """
         if self.reason is None:
             self.reason = reason
         if self._stop_asked is None:
             self._stop_asked = time.monotonic()
-        self.server.stop()
+        self.server.stop(finish_requests=finish_requests)
 
     def handle_signals(self) -> None:
         """Handle SIGINT and SIGTERM from now on (until `restore_signals`): call before the URL is printed."""
@@ -151,21 +174,11 @@ class Lifetime:
                 logger.exception("watching the app's window failed")
 
     def _look(self, now: float) -> None:
-        window = self.window
-        if window is not None:
-            state = window.state()
-            if state == window.CLOSED:
+        if self.window is not None:
+            self.window, closed = look_at_window(self.window, self.tab_url)
+            if closed:
                 self.stop("the app window was closed")
                 return
-            if state == window.FAILED:
-                self.window = None
-                print(f"kali: the app window did not open ({window.failure()}); opening a tab instead", flush=True)
-                if self.tab_url is not None:
-                    from .window import open_tab
-                    open_tab(self.tab_url)
-            elif state == window.HANDED_OFF:
-                # The URL went to a browser already running with this profile: the pages say when it closes.
-                self.window = None
         if self.events is not None and self.linger is not None:
             gone = self.events.closed_for(now)
             if gone is not None and gone >= self.linger:
@@ -186,6 +199,9 @@ class Lifetime:
                 return          # checkpointing and closing: a second press must not cut that short
             name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
             if self._stop_asked is not None:
+                # Stopping at once now: a further signal (the terminal's and the reload
+                # supervisor's at the same moment) must not interrupt the cleanup.
+                self._finishing = True
                 raise Interrupted(name)
             self._signalled = True
             logger.info("signal %d: finishing responses in flight, then stopping", signum)

@@ -41,12 +41,15 @@ RECONNECT_MS = 500
 class EventChannel:
     """The `/_kali/events` channel of one server process: its open streams, and when the last one closed."""
 
-    def __init__(self, boot: str | None = None) -> None:
+    def __init__(self, boot: str | None = None, *, stamp_pages: bool = False) -> None:
         if boot is None:
             import secrets
             boot = secrets.token_urlsafe(9)
         #: The id of this server process, sent in every stream's first message.
         self.boot = boot
+        #: Each page carries `boot` in its script tag (`run --reload`, where processes take turns on
+        #: one socket): a page an outgoing process served reloads when its stream meets the new one.
+        self.stamp_pages = stamp_pages
         #: How many streams (pages) are open now.
         self.open = 0
         #: How many streams have ever been opened.
@@ -73,9 +76,11 @@ class EventChannel:
         return (time.monotonic() if now is None else now) - self.empty_since
 
     def send(self, event: str, data: Any = "") -> None:
-        """Queue an event for every open page (each gets it within `POLL_SECONDS`)."""
+        """Queue an event for every open page (each gets it within `POLL_SECONDS`); safe from any thread."""
         message = _message(event, data)
-        for queue in self._queues:
+        # A copy: the loop's thread adds and removes streams meanwhile (the reload child's
+        # control thread sends); deque.append and popleft are atomic.
+        for queue in list(self._queues):
             queue.append(message)
 
     def _stream(self) -> Iterator[Any]:
@@ -92,8 +97,9 @@ class EventChannel:
             while True:
                 yield Pause(POLL_SECONDS)
                 if queue:
-                    messages = list(queue)
-                    queue.clear()
+                    messages = []
+                    while queue:
+                        messages.append(queue.popleft())
                     quiet = 0.0
                     yield "".join(messages)
                 else:

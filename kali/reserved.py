@@ -143,7 +143,9 @@ class ReservedPaths:
             # Every page, error pages included, keeps its presence stream: a 404 shown in the
             # app's window is still an open window.
             response = run_handler(self.handler, request, debug=shows_tracebacks(self.debug, request.client[0]))
-            add_page_script(response)
+            events = self.channels["events"]
+            add_page_script(response, boot=getattr(events, "boot", None) if getattr(events, "stamp_pages", False)
+                            else None)
             result: object = response
         else:
             result = self.handler(request)
@@ -180,8 +182,12 @@ class ReservedPaths:
 _PAGE_FILE_LIMIT = 1 << 20
 
 
-def add_page_script(response: Response) -> None:
-    """Append the page script's tag to an HTML page (an iolist, or a small file) unless it opted out."""
+def add_page_script(response: Response, *, boot: str | None = None) -> None:
+    """Append the page script's tag to an HTML page (an iolist, or a small file) unless it opted out.
+
+    `boot`: the id of the process serving the page (`data-boot`), for a page script that must
+    notice it was served by a process already being replaced (`EventChannel.stamp_pages`).
+    """
     code = response.code
     if not response.page_script or code < 200 or code == 204 or 300 <= code < 400 or response.shut_down:
         return          # no body, one the browser never shows, or the app's last page
@@ -201,7 +207,8 @@ def add_page_script(response: Response) -> None:
     elif isinstance(content, Stream):
         return              # sent as it is produced: nothing can go after it
     # Browsers put markup after </html> into the body: appending needs no parsing.
-    response.content = [content, '<script src="', asset_url("page.js"), '" defer></script>\n']
+    stamp = f' data-boot="{boot}"' if boot is not None else ""
+    response.content = [content, '<script src="', asset_url("page.js"), '"', stamp, ' defer></script>\n']
 
 
 def reserved(handler: Handler, *, channels: Mapping[str, Channel] | None = None,

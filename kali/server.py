@@ -34,7 +34,7 @@ import socket
 import time
 
 from .access_log import AccessLog
-from .connection import CLOSED, HANDSHAKE, WRITE, Connection, Deadline, answer_at_once
+from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline, answer_at_once
 from .log import get_logger
 from .outgoing import DateLines
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
@@ -154,6 +154,7 @@ class Server:
         #: The earliest time.monotonic() at which something is due (see _on_time).
         self._wake_at = _NEVER
         self._stopping = False
+        self._finish_requests = False
         self._stop_by: float | None = None
         self._closed = False
 
@@ -174,6 +175,11 @@ class Server:
             host = f"[{host}]"
         return f"{self.scheme}://{host}:{self.port}/"
 
+    @property
+    def accepting(self) -> bool:
+        """Whether the loop still accepts new connections (False from the moment a stop begins)."""
+        return self._stop_by is None and not self._closed
+
     def wakeup_socket(self) -> socket.socket:
         """A duplicate of the socket that wakes the loop when a byte is sent to it (for signal.set_wakeup_fd).
 
@@ -181,8 +187,15 @@ class Server:
         """
         return self._wake_w.dup()
 
-    def stop(self) -> None:
-        """Ask the loop to finish responses in flight and return (safe from any thread or signal)."""
+    def stop(self, *, finish_requests: bool = False) -> None:
+        """Ask the loop to finish responses in flight and return (safe from any thread or signal).
+
+        `finish_requests`: also answer the requests still arriving on connections already
+        accepted (a `run --reload` swap: another process serves the same socket, and a client
+        that connected here may not have sent its request yet).  A later stop without it
+        closes them after all.
+        """
+        self._finish_requests = finish_requests
         self._stopping = True
         try:
             self._wake_w.send(b"x")
@@ -278,6 +291,8 @@ class Server:
             self._listener.close()
         for conn in list(self._conns):
             outgoing = conn.outgoing
+            if conn.state is READ and self._finish_requests:
+                continue        # answered, or closed by its own deadline (a silent one after `timeout`)
             if conn.state is not WRITE or (outgoing is not None and outgoing.stream is not None):
                 conn.close()
         return not self._conns or time.monotonic() >= self._stop_by

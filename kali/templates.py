@@ -471,6 +471,10 @@ class TemplateLoop(Template):
 
 Stamp = tuple[int, int, int]
 
+#: Called with the path of every template file a TemplateFolder reads (None: nobody asks).
+#: The `run --reload` app process sets it, so its supervisor watches the templates the app uses.
+on_template_file: Optional[Callable[[Path], None]] = None
+
 
 def _stamp(path: Path) -> Stamp:
     # Size and inode as well as mtime: editors that save by renaming, or two
@@ -570,6 +574,8 @@ class TemplateFolder:
             raise self._error(f"cannot read template '{name}': {exc}", loc) from None
 
         stamps = [(path, stamp)]
+        if on_template_file is not None:
+            on_template_file(path)
 
         def load(dependency: str, where: Location) -> Tree:
             template, dependency_stamps = self._get(dependency, where)

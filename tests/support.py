@@ -187,7 +187,7 @@ class LiveApp:
     """
 
     def __init__(self, script: Path, data_dir: Path, env: dict[str, str | None] | None = None,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, command: list[str] | None = None, **options: Any) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("KALI_")}
         full_env.update(PYTHONUNBUFFERED="1", KALI_DATA_DIR=str(data_dir), KALI_NO_BROWSER="1")
         # A None value removes the variable.
@@ -197,8 +197,10 @@ class LiveApp:
             else:
                 full_env[name] = value
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, str(script)], env=full_env, cwd=str(cwd or script.parent),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # `command` replaces `python script` (`options` go to Popen: start_new_session=...).
+        self.proc = subprocess.Popen(command or [sys.executable, str(script)], env=full_env,
+                                     cwd=str(cwd or script.parent), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, **options)
         self.out: list[str] = []
         self.err: list[str] = []
         self._changed = threading.Condition()
@@ -248,7 +250,7 @@ class LiveApp:
 
     def url(self, timeout: float = 20.0) -> str:
         """The URL from the `kali: serving URL` line."""
-        return self.wait_for("kali: serving ", timeout).split("kali: serving ", 1)[1].strip()
+        return self.wait_for("kali: serving ", timeout).split("kali: serving ", 1)[1].split()[0]
 
     def port(self, timeout: float = 20.0) -> int:
         """The port the app serves on."""

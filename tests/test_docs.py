@@ -35,12 +35,13 @@ import kali.sqlite
 import kali.static
 import kali.templates
 import kali.testing
+import kali.watch
 import kali.window
 import kali.wsgi
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["serving", "launching", "http", "routing", "responses", "templates", "layouts", "urls", "forms", "sqlite",
+PAGES = ["serving", "launching", "developing", "http", "routing", "responses", "templates", "layouts", "urls", "forms", "sqlite",
          "security", "testing", "deploying"]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -125,7 +126,7 @@ CALL = re.compile(r"`((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)\(([^`()]*(?:\([^`()]*\)[^
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*$")
 MODULES = [kali, kali.response, kali.routing, kali.testing, kali.wsgi, kali.sqlite, kali.security, kali.server,
            kali.templates, kali.static, kali.forms, kali.launch, kali.instance, kali.window, kali.presence,
-           kali.shortcut]
+           kali.shortcut, kali.watch]
 #: Names the docs use for instances: `app.delegate(...)` is Router.delegate.
 INSTANCES = {"app": kali.Router, "router": kali.Router, "response": kali.Response, "request": kali.Request,
              "client": kali.testing.Client, "folder": kali.TemplateFolder}

@@ -186,10 +186,10 @@ def test_demo_cmd_mirrors_demo_sh() -> None:
     cmd = DEMO_CMD.read_text(encoding="ascii")
     sh = (ROOT / "demo.sh").read_text(encoding="utf-8")
     # Every word demo.sh understands, demo.cmd understands too.
-    for word in ("list", "-h", "--help", "test", "--port", "--no-browser", "--tab"):
+    for word in ("list", "-h", "--help", "test", "--port", "--no-browser", "--tab", "--reload"):
         assert f'"{word}"' in sh or f"{word})" in sh or f"| {word}" in sh or f"{word} |" in sh, word
         assert f'"{word}"' in cmd, f"demo.cmd does not handle {word}"
-    for name in ("KALI_PORT", "KALI_NO_BROWSER", "KALI_WINDOW", "PYTHON", ".kali-requirements", "tests/requirements.txt",
+    for name in ("KALI_PORT", "KALI_NO_BROWSER", "KALI_WINDOW", "KALI_RELOAD", "PYTHON", ".kali-requirements", "tests/requirements.txt",
                  "examples/catalog.py"):
         assert name in sh and name.replace("/", "\\") in cmd, name
     assert "exit /b 2" in cmd and "exit 2" in sh          # an unknown example is an error in both

@@ -139,6 +139,13 @@ def test_html_pages_get_the_page_script_while_the_channel_is_on(tmp_path: Path) 
     assert script.status == 200 and b'new EventSource("/_kali/events")' in script.body
 
 
+def test_under_reload_each_page_names_the_process_that_served_it() -> None:
+    stamped = Client(ReservedPaths(lambda request: "<p>page</p>",  # type: ignore[arg-type]
+                                   channels={"events": EventChannel("proc-7", stamp_pages=True)}))
+    assert stamped.get("/").body == b"<p>page</p>" + SCRIPT_TAG.replace(b'" defer', b'" data-boot="proc-7" defer')
+    assert b"data-boot" not in page_client(lambda request: "<p>page</p>").get("/").body
+
+
 # -- in a real browser ---------------------------------------------------------------------------------
 
 def test_the_app_stays_while_a_page_is_open_or_navigating_and_quits_when_it_closes(tmp_path: Path) -> None:

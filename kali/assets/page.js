@@ -1,11 +1,13 @@
 // kali's page script: one event stream per page, so the app knows the page is open.
-// A later "hello" from another server process, or a "reload" event, reloads the page --
+// A "hello" from another server process than the one that served the page (data-boot, under
+// run --reload) or than the first one met, or a "reload" event, reloads the page --
 // unless a form on it holds changes, in which case a notice offers the reload instead.
 (function () {
   "use strict";
   if (!window.EventSource || window.__kaliPage) return;
   window.__kaliPage = true;
-  var boot = null, source = null, retry = null;
+  var me = document.currentScript;
+  var boot = (me && me.getAttribute("data-boot")) || null, source = null, retry = null;
 
   function edited() {
     for (var f = 0; f < document.forms.length; f++) {
