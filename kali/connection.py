@@ -23,8 +23,9 @@ wait is too long depends on what it waited for (`Deadline`):
     LINGER      the client's leftover input, drained after a refusal (2 s) -> closed
 
 On the hot path (loopback, a small request) a connection is read, answered
-and closed right after accept(): it never waits, so it never touches the
-selector or the deadline queue.
+and closed right after accept() by `answer_at_once`, in a straight
+line: it never waits, so it never touches the selector, the deadline queue or
+the state machine.
 """
 
 from __future__ import annotations
@@ -35,20 +36,20 @@ import socket
 import time
 
 from .errors import HTTPError
-from .exchange import RequestReader, prepare_reply, read_whole_request, refusal
+from .exchange import Reply, RequestReader, prepare_reply, read_whole_request, refusal, replacement_reply
 from .http import ProtocolError, redact_target
 from .log import get_logger
-from .outgoing import PAUSED, SENT, Outgoing
+from .outgoing import PAUSED, SENT, Outgoing, reply_in_one_buffer
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE
 from .request import Request
-from .response import Response, run_handler
+from .response import FileBody, Response, Stream, run_handler, wire_form
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
     from typing import Any
     from .server import Server
 
-__all__ = ["ConnState", "Deadline", "Connection", "IllegalMove"]
+__all__ = ["ConnState", "Deadline", "Connection", "IllegalMove", "answer_at_once", "answer_whole"]
 
 logger = get_logger()
 
@@ -221,34 +222,36 @@ class Connection:
         self.deadline = None
         self.read_request()
 
-    def read_request(self) -> None:
-        """Read what has arrived; answer once the request is complete, else wait for more."""
+    def read_request(self, first: bytes = b"") -> None:
+        """Read what has arrived; answer once the request is complete, else wait for more.
+
+        `first`: bytes already received on a new connection that are not a whole request by
+        themselves (see `answer_whole`).
+        """
         sock = self.sock
         server = self.server
         size = _RECV_SIZE
         flags = server.io_flags
         for _ in range(_READS_PER_TURN):
-            try:
-                data = sock.recv(size, flags)
-            except server._would_block:
-                break
-            except OSError:
-                self.close()
-                return
-            if not data:
-                self.close()        # the client gave up before finishing its request
-                return
+            if first:
+                data, first = first, b""
+                self.reader = RequestReader(max_body_size=server.max_body_size)
+            else:
+                try:
+                    data = sock.recv(size, flags)
+                except server._would_block:
+                    break
+                except OSError:
+                    self.close()
+                    return
+                if not data:
+                    self.close()        # the client gave up before finishing its request
+                    return
             reader = self.reader
             if reader is None:
-                self.started = time.perf_counter()
                 # Usually the whole request is in the first packet: then no parser is needed.
-                request = read_whole_request(data, self.client, server.address, server.scheme)
-                if request is not None:
-                    self.request = request
-                    # run_handler shows a traceback only to a client on this machine.
-                    self._respond(run_handler(server.handler, request, debug=server.debug), request)
-                    return
-                self.reader = reader = RequestReader(max_body_size=server.max_body_size)
+                answer_whole(self, data)
+                return
             try:
                 complete = reader.feed(data)
             except ProtocolError as exc:
@@ -320,8 +323,11 @@ class Connection:
         self._respond(refusal(error), None, method=head.method if head else None)
 
     def _respond(self, response: Response, request: Request | None, method: str | None = None) -> None:
+        reply = prepare_reply(request, response, debug=self.server.debug, method=method)
+        self._send_reply(reply, response, request)
+
+    def _send_reply(self, reply: Reply, response: Response, request: Request | None) -> None:
         server = self.server
-        reply = prepare_reply(request, response, debug=server.debug, method=method)
         plain = server.ssl_context is None
         if reply.file is not None and plain:
             self.sock.setblocking(False)    # os.sendfile() takes no MSG_DONTWAIT (see kali.server)
@@ -405,3 +411,102 @@ class Connection:
             self.request = self.response = self.reader = self.outgoing = None
         if response is not None and response.shut_down:
             server.stop()
+
+
+# -- the common case in one go ---------------------------------------------------------------
+#
+# These are functions of a Connection rather than its methods: the class is the general state
+# machine, and this is the one straight line that skips it.
+
+
+def answer_at_once(conn: Connection) -> None:
+    """Serve a connection just accepted: in one straight line if its request is the common one.
+
+    On loopback the whole request (a head without a body) has usually arrived by the time
+    the connection is accepted, and the handler's page is small.  Then nothing waits: one
+    recv, the handler, one send and one close answer it inside this call (`answer_whole`).
+    If nothing has arrived yet, the connection waits for its first byte as usual.
+    """
+    server = conn.server
+    try:
+        data = conn.sock.recv(_RECV_SIZE, server.io_flags)
+    except server._would_block:
+        server._conns.add(conn)
+        conn._wait_for_request()
+        return
+    except OSError:
+        data = b""
+    if not data:
+        conn.close()
+        return
+    answer_whole(conn, data)
+
+
+def answer_whole(conn: Connection, data: bytes) -> None:
+    """Answer `data`, the first bytes read, in a straight line if they are the common request.
+
+    The straight line: `data` is a whole request without a body, the handler's reply is an
+    iolist that fits one send, and the socket takes it whole.  It answers and closes without
+    the state machine's moves, a deadline, the selector, a Reply or an Outgoing -- this runs
+    once per request, and every step it skips is time the client waits.  At the first thing
+    that is not so (a partial head or a body, HEAD, a file or a stream, a reply too large for
+    one send, a send the socket does not take whole, an error), the connection goes on along
+    the general path from where it is, with the same result.
+    """
+    server = conn.server
+    conn.started = time.perf_counter()
+    request = read_whole_request(data, conn.client, server.address, server.scheme)
+    if request is None:
+        server._conns.add(conn)
+        conn.read_request(data)
+        return
+    conn.request = request
+    # run_handler shows a traceback only to a client on this machine.
+    response = run_handler(server.handler, request, debug=server.debug)
+    if request.method == "HEAD" or isinstance(response.content, (FileBody, Stream)):
+        server._conns.add(conn)
+        conn._respond(response, request)
+        return
+    try:
+        wire = wire_form(response)
+    except Exception:
+        server._conns.add(conn)
+        conn._send_reply(replacement_reply(request, debug=server.debug), response, request)
+        return
+    code = response.code
+    out = reply_in_one_buffer(code, server._dates, *wire)
+    if out is None:
+        server._conns.add(conn)
+        conn._send_reply(Reply(response, False, wire), response, request)
+        return
+    sock = conn.sock
+    try:
+        sent = sock.send(out, server.io_flags)
+    except OSError:
+        sent = 0                # `send` below tries again: it waits, or meets the error and closes
+    if sent < len(out):
+        conn.outgoing = Outgoing.rest_of(out, sent, request)
+        conn.code = code
+        conn.response = response
+        conn.state = WRITE
+        conn.deadline = None
+        server._conns.add(conn)
+        conn.send()
+        return
+    # All sent: what `close` does, minus what this path never set up.
+    conn.state = CLOSED
+    if conn.mask:
+        # It waited for its first byte: registered, and one of the server's connections.
+        server._conns.discard(conn)
+        server._poller.unregister(sock, closing=True)
+        conn.mask = 0
+    try:
+        sock.close()
+    except OSError:
+        pass
+    request.close()
+    server._access_log.note(request.method, request.target, code, sent, conn.started)
+    if conn.queued is not None:
+        conn.request = None     # a stale deadline entry still points here: keep it from pinning the request
+    if response.shut_down:
+        server.stop()

@@ -29,7 +29,7 @@ from .security import DEFAULT_SECURITY_HEADERS, SecurityWrapper, is_local_client
 
 __all__ = [
     "BODY_MEMORY_LIMIT", "compose_handler", "shows_tracebacks", "RequestBody", "RequestReader", "read_whole_request",
-    "Reply", "prepare_reply", "refusal",
+    "Reply", "prepare_reply", "replacement_reply", "refusal",
 ]
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
@@ -257,8 +257,11 @@ class Reply:
 
     __slots__ = ("response", "lines", "length", "chunks", "file", "stream")
 
-    def __init__(self, response: Response, is_head: bool) -> None:
-        lines, chunks, length = wire_form(response)
+    def __init__(self, response: Response, is_head: bool,
+                 wire: tuple[bytes, list[bytes], int | None] | None = None) -> None:
+        # `wire`: the response's wire_form, when the caller has made it already (it may have
+        # consumed a generator in the iolist, so it cannot be made twice).
+        lines, chunks, length = wire_form(response) if wire is None else wire
         content = response.content
         file: IO[bytes] | None = None
         stream: Stream | None = None
@@ -314,8 +317,14 @@ def prepare_reply(request: Request | None, response: Response, *, debug: bool,
     except Exception:
         if request is None:
             raise
-        logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
-        fallback = internal_error(request, debug=shows_tracebacks(debug, request.client[0]))
-        for name, value in DEFAULT_SECURITY_HEADERS:
-            fallback.headers.setdefault(name, value)
-        return Reply(fallback, is_head)
+        return replacement_reply(request, debug=debug)
+
+
+def replacement_reply(request: Request, *, debug: bool) -> Reply:
+    """The logged 500 page that replaces a response to `request` that cannot be sent (call it
+    while handling the exception that said so: the log record carries its traceback)."""
+    logger.exception("could not send the response of %s %s", request.method, redact_target(request.target))
+    fallback = internal_error(request, debug=shows_tracebacks(debug, request.client[0]))
+    for name, value in DEFAULT_SECURITY_HEADERS:
+        fallback.headers.setdefault(name, value)
+    return Reply(fallback, request.method == "HEAD")

@@ -28,7 +28,7 @@ TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run
 if TYPE_CHECKING:
     from typing import IO, Any
 
-__all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED"]
+__all__ = ["DateLines", "Outgoing", "SENT", "YIELD", "PAUSED", "reply_in_one_buffer"]
 
 logger = get_logger()
 
@@ -65,6 +65,18 @@ class DateLines:
         return self.text
 
 
+def reply_in_one_buffer(code: int, dates: DateLines, lines: bytes, chunks: list[bytes],
+                        length: int | None) -> bytes | None:
+    """The whole reply (head and iolist body) as one buffer for one send, if it is small enough; else None.
+
+    A head and a small page go out in one join and one send; a large body is sent from its own
+    chunks rather than copied.
+    """
+    if chunks and (len(chunks) > 4 or (length or 0) > _GATHER_BYTES):
+        return None
+    return b"".join((status_line(code), dates.lines(), lines, _CLOSE, *chunks))
+
+
 class Outgoing:
     """What is left to send of one response: bytes, then a file's bytes, then a stream's items."""
 
@@ -76,11 +88,11 @@ class Outgoing:
         # it: one join, one send.
         chunks = reply.chunks
         code = reply.response.code
-        head = (status_line(code), dates.lines(), reply.lines, _CLOSE)
-        if not chunks or (len(chunks) <= 4 and (reply.length or 0) <= _GATHER_BYTES):
-            out = [b"".join((*head, *chunks))]
+        whole = reply_in_one_buffer(code, dates, reply.lines, chunks, reply.length)
+        if whole is not None:
+            out = [whole]
         else:
-            out = [b"".join(head), *chunks]
+            out = [b"".join((status_line(code), dates.lines(), reply.lines, _CLOSE)), *chunks]
         #: Buffers to send, the next one's index and how much of it is already sent.
         self.out: list[bytes] = out
         self.index = 0
@@ -107,6 +119,17 @@ class Outgoing:
             self.streamed_items = 0
             #: How long the stream asked to wait, after `send` returned PAUSED.
             self.pause = 0.0
+
+    @classmethod
+    def rest_of(cls, data: bytes, sent: int, request: Request) -> "Outgoing":
+        """What is left of a reply in one buffer, `data`, whose first `sent` bytes went out already."""
+        self = cls.__new__(cls)
+        self.out = [data]
+        self.index = 0
+        self.offset = self.sent = sent
+        self.request = request
+        self.file = self.stream = None
+        return self
 
     def send(self, sock: socket.SocketType, gather: bool, flags: int = 0) -> str:
         """Write as much as `sock` takes: SENT, YIELD or PAUSED; raises OSError (would-block included).

@@ -34,7 +34,7 @@ import socket
 import time
 
 from .access_log import AccessLog
-from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline
+from .connection import CLOSED, HANDSHAKE, READ, WRITE, Connection, Deadline, answer_at_once
 from .log import get_logger
 from .outgoing import DateLines
 from .poller import READ as _EV_READ, WRITE as _EV_WRITE, Poller
@@ -250,6 +250,11 @@ class Server:
         heap = self._heap
         if heap and heap[0][0] <= now:
             self._expire(now)
+        # Entries of connections answered since they were queued (a request that came just after
+        # its connection) are stale: drop them from the top now, so the loop does not wake up
+        # once for each of them.
+        while heap and (heap[0][2].state is CLOSED or heap[0][0] != heap[0][2].queued):
+            self._heappop(heap)
         if self._accept_resume is not None and self._accept_resume <= now:
             self._resume_accepting()
         wake_at = access_log.due if access_log.pending else _NEVER
@@ -324,10 +329,10 @@ class Server:
             sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
         conn = Connection(self, sock, client)
-        self._conns.add(conn)
-        # On loopback the request has usually arrived already: try it before touching the selector.
+        # On loopback the request has usually arrived already: try it before touching the
+        # selector. The connection joins self._conns only if it cannot be answered at once.
         try:
-            conn.read_request()
+            answer_at_once(conn)
         except Exception:
             self._abandon(conn)
 

@@ -14,7 +14,7 @@ import kali.connection
 from kali import Response
 from kali.connection import MOVES, Connection, ConnState, IllegalMove
 from kali.response import Pause
-from support import parse_response, raw_request, running_server
+from support import parse_response, raw_request, read_until_closed, running_server
 
 STATES = list(ConnState)
 
@@ -81,10 +81,23 @@ def app(request: Any) -> Any:
     return "ok"
 
 
-def test_a_request_is_read_written_and_closed(moves: list[tuple[str, str]]) -> None:
+def test_a_request_in_pieces_is_read_written_and_closed(moves: list[tuple[str, str]]) -> None:
+    with running_server(app) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n")
+            time.sleep(0.1)         # the server has read the first piece: a partial head
+            sock.sendall(b"\r\n")
+            assert parse_response(read_until_closed(sock).data)[2] == b"ok"
+        assert settle(moves, 2) == [("READ", "WRITE"), ("WRITE", "CLOSED")]
+
+
+def test_a_whole_request_is_answered_at_once_without_moves(moves: list[tuple[str, str]]) -> None:
     with running_server(app) as server:
         assert parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2] == b"ok"
-        assert settle(moves, 2) == [("READ", "WRITE"), ("WRITE", "CLOSED")]
+        # The reply was read to the close: the connection went straight from reading to closed.
+        time.sleep(0.05)
+        assert moves == []
+        assert not server._conns
 
 
 def test_a_paused_stream_waits_then_writes_again(moves: list[tuple[str, str]]) -> None:
@@ -123,7 +136,26 @@ def test_an_illegal_move_drops_that_connection_only(monkeypatch: pytest.MonkeyPa
     with running_server(app) as server:
         with caplog.at_level(logging.ERROR, logger="kali"):
             monkeypatch.setattr(kali.connection, "MOVES", broken)
-            assert raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n") == b""
+            # A request with a body: answered on the general path, which moves READ -> WRITE
+            # (a whole body-less GET is answered at once, without moves).
+            assert raw_request(server.port, b"POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nab") == b""
         assert any("cannot move from READ to WRITE" in (r.exc_text or "") for r in caplog.records)
         monkeypatch.setattr(kali.connection, "MOVES", MOVES)
         assert parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2] == b"ok", "the loop went on"
+
+
+def test_a_connection_answered_after_waiting_leaves_no_deadline_behind(caplog: Any) -> None:
+    # A connection accepted before its request arrived waits with a first-byte deadline. Once it
+    # is answered, the entry is dropped at the loop's next timed work (here: writing the access
+    # line), instead of staying queued until it falls due and waking the loop up for nothing.
+    with caplog.at_level(logging.INFO, logger="kali"), running_server(app, timeout=30) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            time.sleep(0.1)         # accepted, and waiting for its first byte
+            assert server._heap, "the connection waits with a deadline"
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert parse_response(read_until_closed(sock).data)[2] == b"ok"
+        deadline = time.monotonic() + 5
+        while server._heap and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._heap == []
+        assert server._wake_at > time.monotonic() + 60, "nothing left to wake up for"

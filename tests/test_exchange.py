@@ -27,7 +27,7 @@ from kali.reserved import ReservedPaths
 from kali.exchange import (BODY_MEMORY_LIMIT, RequestBody, RequestReader, compose_handler, prepare_reply, refusal,
                            shows_tracebacks)
 from kali.http import ProtocolError
-from kali.outgoing import DateLines, Outgoing
+from kali.outgoing import DateLines, Outgoing, reply_in_one_buffer
 from kali.response import DefaultFields, field_pairs, wire_fields, wire_form
 from kali.security import SecurityWrapper, secure
 from kali.testing import Client
@@ -453,6 +453,24 @@ def test_the_server_head_is_the_status_line_the_fields_and_connection_close() ->
     assert lines[1].startswith("Date: ") and lines[2].startswith("Server: kali/")
     assert "X-A: 1" in lines and "Content-Length: 40000" in lines
     assert head.endswith(b"Connection: close\r\n\r\n")
+
+
+def test_a_small_reply_is_one_buffer_and_its_rest_is_sent_after_a_partial_send() -> None:
+    reply = prepare_reply(None, Response("hello"), debug=False)
+    dates = DateLines()
+    whole = reply_in_one_buffer(200, dates, reply.lines, reply.chunks, reply.length)
+    assert whole == Outgoing(reply, dates, sendfile=False, request=None).out[0]
+    assert whole is not None and whole.endswith(b"Connection: close\r\n\r\nhello")
+    big = prepare_reply(None, Response(b"x" * 40000), debug=False)
+    assert reply_in_one_buffer(200, dates, big.lines, big.chunks, big.length) is None
+    # The straight line sent the first 7 bytes; what is left goes the usual way.
+    request = Request("GET", "/")
+    rest = Outgoing.rest_of(whole, 7, request)
+    a, b = socket.socketpair()
+    with a, b:
+        assert rest.send(a, True) == "sent"
+        assert rest.sent == len(whole)
+        assert b.recv(65536) == whole[7:]
 
 
 # -- typing: handlers receive a Request -------------------------------------------------------
