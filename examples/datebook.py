@@ -312,7 +312,7 @@ def search_contacts(q: str, sort: str) -> list[sqlite3.Row]:
 
 
 @app.function("/contacts/")
-def contact_list(request: Request, q: str = "", sort: ContactSort = "name", imported: int = -1) -> Response:
+def contact_list(request: Request, q: str = "", sort: ContactSort = "name") -> Response:
     """The contacts, searched by ?q= and sorted by ?sort= (a leading '-' reverses)."""
     # Wildcards and query fields arrive as typed arguments: the router converted and checked
     # them against the annotations (`sort` can only be one of ContactSort's texts).
@@ -329,8 +329,7 @@ def contact_list(request: Request, q: str = "", sort: ContactSort = "name", impo
                         "arrow": ("▼" if descending else "▲") if current else ""})
     total = db.execute("SELECT count(*) FROM contact").fetchone()[0]
     return render(request, "contacts", "Contacts", contacts=rows, columns=columns, q=q, sort=sort,
-                  count=f"{len(rows)} of {total}" if q else str(total),
-                  imported=plural(imported, "contact", "contacts") if imported >= 0 else None)
+                  count=f"{len(rows)} of {total}" if q else str(total))
 
 
 class ContactForm(Formlet):
@@ -523,7 +522,8 @@ def confirm_import(request: Request, data: str, filename: str = "") -> Response:
     except sqlite3.IntegrityError as exc:
         # `with db:` rolled back every row: an import is all or nothing.
         return import_preview(request, table, filename, problem=f"Nothing was imported: {exc}.")
-    return Response.redirect(f"/contacts/?imported={len(values)}")
+    return flash(Response.redirect("/contacts/"), f"Imported {plural(len(values), 'contact', 'contacts')}.",
+                 "success")
 
 
 # == appointments ==========================================================================

@@ -6,9 +6,6 @@
     <a class="button quiet" href="/contacts/import">Import</a>
     <a class="button quiet" href="/contacts/export.csv" download>Export CSV</a></p>
 </div>
-<!--{if imported}-->
-<p class="notice" role="status" id="imported">Imported {imported}.</p>
-<!--{end}-->
 <form method="get" action="/contacts/" class="row filter" role="search">
   <input type="search" name="q" value="{q}" placeholder="Name, e-mail, phone or notes" aria-label="Search for">
   <input type="hidden" name="sort" value="{sort}">
