@@ -192,6 +192,15 @@ class AppProcess:
         if self.channel is not None:
             self.channel.close()
 
+    def detach(self, selector: selectors.BaseSelector) -> None:
+        """Take the ended process's channel and exit descriptor out of `selector`, and close them."""
+        if self.channel is not None and not self.channel_closed:
+            selector.unregister(self.channel.sock)
+            self.close_channel()
+        if self.exit_fd is not None:
+            selector.unregister(self.exit_fd)
+            self.close_exit_fd()
+
 
 class Supervisor:
     """The `run --reload` supervisor: app processes, the watcher, signals, and the stand-in for broken code."""
@@ -333,9 +342,9 @@ class Supervisor:
         elif event == "ready":
             self._on_ready(process, message)
         elif event == "watch":
-            self._watch(message)
+            _watch_what_it_loaded(self.watcher, message)
         elif event == "failed":
-            self._watch(message)
+            _watch_what_it_loaded(self.watcher, message)
             process.failure = message
             if process in (self.starting, self.serving) and not process.asked_to_stop and self.reason is None:
                 self._show_failure(process, message)
@@ -391,7 +400,7 @@ class Supervisor:
         return True
 
     def _on_ready(self, process: AppProcess, message: dict[str, Any]) -> None:
-        self._watch(message)
+        _watch_what_it_loaded(self.watcher, message)
         if process.asked_to_stop or self.reason is not None:
             return
         process.state = process.SERVING
@@ -441,13 +450,8 @@ class Supervisor:
                 continue
             if process.channel is not None and not process.channel_closed:
                 self._read(process)         # what it said last, before it ended
-                if not process.channel_closed:
-                    self.selector.unregister(process.channel.sock)
-                    process.close_channel()
+            process.detach(self.selector)
             self.processes.remove(process)
-            if process.exit_fd is not None:
-                self.selector.unregister(process.exit_fd)
-                process.close_exit_fd()
             if process is self.serving:
                 self.serving = None
                 if not process.asked_to_stop and process.reason is None and process.failure is None \
@@ -462,18 +466,11 @@ class Supervisor:
 
     # -- files and pages ---------------------------------------------------------------------------
 
-    def _watch(self, message: dict[str, Any]) -> None:
-        for path in message.get("modules") or ():
-            self.watcher.watch(path, CODE)
-        for entry in message.get("templates") or ():
-            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
-                self.watcher.watch(entry[0], PAGES, seen=entry[1] if isinstance(entry[1], list) else None)
-
     def _on_save(self, changes: list[Change]) -> None:
         """Code changed: a new app process; only pages changed: the open pages reload."""
         if not changes:
             return
-        names = sorted({self._name(change.path) for change in changes})
+        names = sorted({_shown_name(change.path, str(self.script.folder)) for change in changes})
         if any(change.kind == CODE for change in changes):
             self._change_seen = self.saves.first_seen
             self._why = f"{', '.join(names)} changed"
@@ -481,10 +478,6 @@ class Supervisor:
             self._start(self._why)
         elif self.serving is not None:
             self.serving.send({"command": "reload-pages", "changed": names})
-
-    def _name(self, path: str) -> str:
-        root = str(self.script.folder)
-        return os.path.relpath(path, root) if path.startswith(root + os.sep) else path
 
     def _look_at_pages(self, now: float) -> None:
         """The app window closed, or (while the code does not start) every page closed for the linger: stop."""
@@ -514,6 +507,20 @@ class Supervisor:
                     process.stop_now()
                 if self.stand_in is not None:
                     self.stand_in.stop()
+
+
+def _watch_what_it_loaded(watcher: SourceWatcher, message: dict[str, Any]) -> None:
+    """Watch the modules and templates an app process says it loaded."""
+    for path in message.get("modules") or ():
+        watcher.watch(path, CODE)
+    for entry in message.get("templates") or ():
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
+            watcher.watch(entry[0], PAGES, seen=entry[1] if isinstance(entry[1], list) else None)
+
+
+def _shown_name(path: str, root: str) -> str:
+    """`path` as the console names it: relative to the app's folder when it is inside it."""
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else path
 
 
 class _Exit(NamedTuple):
