@@ -473,7 +473,7 @@ class Supervisor:
         names = sorted({_shown_name(change.path, str(self.script.folder)) for change in changes})
         if any(change.kind == CODE for change in changes):
             self._change_seen = self.saves.first_seen
-            self._why = f"{', '.join(names)} changed"
+            self._why = f"{changed_files(names)} changed"
             print(f"kali: {self._why}: starting the new code", flush=True)
             self._start(self._why)
         elif self.serving is not None:
@@ -516,6 +516,17 @@ def _watch_what_it_loaded(watcher: SourceWatcher, message: dict[str, Any]) -> No
     for entry in message.get("templates") or ():
         if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
             watcher.watch(entry[0], PAGES, seen=entry[1] if isinstance(entry[1], list) else None)
+
+
+def changed_files(names: list[str], most: int = 3) -> str:
+    """The changed files as the console names them: all of a few, else the first ones and a count.
+
+    A folder of sources unpacked beside the script (a checkout, a download) changes hundreds
+    of files at once; one line must still say what happened.
+    """
+    if len(names) <= most + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])} and {len(names) - most} other files"
 
 
 def _shown_name(path: str, root: str) -> str:

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import pytest
 
+from kali.reload import changed_files
 from kali.reload_home import AppHome, StandIn
 from kali.request import Request
 from kali.server import listening_socket
@@ -675,3 +676,10 @@ def test_the_supervisor_uses_the_apps_own_name_and_says_when_a_setting_needs_a_n
         app.wait_for("kali: serve_http's app changed: that takes effect when the app is started again")
         answers(port, "/", "version two")
         assert not (tmp_path / "data" / "jotter").exists()
+
+
+def test_the_console_names_a_few_changed_files_and_counts_the_rest() -> None:
+    assert changed_files(["app.py"]) == "app.py"
+    assert changed_files(["a.py", "b.py", "c.py", "d.py"]) == "a.py, b.py, c.py, d.py"
+    names = [f"pkg/m{i:03}.py" for i in range(180)]
+    assert changed_files(names) == "pkg/m000.py, pkg/m001.py, pkg/m002.py and 177 other files"
