@@ -49,7 +49,7 @@ CASES = [
     ("import kali", "import kali"),
     ("from kali import serve_http, Router, Response", "from kali import serve_http, Router, Response"),
     ("app line (+ TemplateFolder, guard, open_database, kali.forms)", APP_LINE),
-    ("app line + a Router with one route (loads inspect)",
+    ("app line + a Router with one route",
      APP_LINE + "; app = Router(); app.function('/n/*')(lambda n: str(n + 1))"),
     ("import http.server (the target)", "import http.server"),
     ("import bottle (for scale)", "import bottle"),

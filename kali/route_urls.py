@@ -12,20 +12,31 @@ router finds the inner one's routes too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
-
+TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .routing import Router
 
 __all__ = ["RouteNames", "NamedRoute"]
 
 
-class NamedRoute(NamedTuple):
+class NamedRoute:
     """One published path that `url_for` can build: its pattern, the number of `*` in it, what answers it."""
 
-    path: str
-    wildcards: int
-    describe: str
+    __slots__ = ("path", "wildcards", "describe")
+
+    def __init__(self, path: str, wildcards: int, describe: str) -> None:
+        self.path = path
+        self.wildcards = wildcards
+        self.describe = describe
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NamedRoute) and (self.path, self.wildcards, self.describe) == (
+            other.path, other.wildcards, other.describe)
+
+    def __repr__(self) -> str:
+        return f"NamedRoute({self.path!r}, {self.wildcards}, {self.describe!r})"
 
 
 def _join(prefix: str, path: str) -> str:

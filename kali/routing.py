@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import sys
 import types
 from urllib.parse import quote
 
@@ -29,7 +30,6 @@ from .truth import parse_bool
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
-    import inspect
     from typing import Any, Callable, TypeVar
 
     T = TypeVar("T")
@@ -106,20 +106,22 @@ _SIMPLE: dict[Any, tuple[Callable[[str], Any] | None, str]] = {
 
 def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
     """The conversion plan for a parameter annotation: str, int, float, bool, date, Optional, list, Literal or any callable."""
-    import inspect      # here, not at the top: it costs start-up time (ast, dis, tokenize) before any route
-    import typing       # (so does typing)
-    if annotation is inspect.Parameter.empty or annotation is typing.Any:
+    # typing and inspect are not imported for this: they cost start-up time (inspect: ast, dis,
+    # tokenize) before the first page.  An annotation made with typing means typing is loaded.
+    typing = sys.modules.get("typing")
+    inspect = sys.modules.get("inspect")
+    if (annotation is _EMPTY or (typing is not None and annotation is typing.Any)
+            or (inspect is not None and annotation is inspect.Parameter.empty)):
         return _Converter(None, "text")
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union or origin is types.UnionType:
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin, args = _origin_and_args(annotation, typing)
+    if (typing is not None and origin is typing.Union) or origin is types.UnionType:
+        inner = [a for a in args if a is not type(None)]
         if len(inner) != 1:
             raise RouteError(f"{where}: cannot convert text to the union {annotation!r}")
         plan = converter_for(inner[0], where)
         plan.optional = True
         return plan
     if origin in (list, tuple, set, frozenset) or annotation in (list, tuple):
-        args = typing.get_args(annotation)
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             raise RouteError(f"{where}: use list[X] or tuple[X, ...] for repeated values, not {annotation!r}")
         plan = converter_for(args[0] if args else str, where)
@@ -127,8 +129,8 @@ def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
             raise RouteError(f"{where}: lists of lists cannot come from a URL")
         plan.is_list = True
         return plan
-    if origin is typing.Literal:
-        choices = typing.get_args(annotation)
+    if typing is not None and origin is typing.Literal:
+        choices = args
         table = {str(choice): choice for choice in choices}
 
         def one_of(text: str) -> Any:
@@ -145,6 +147,18 @@ def converter_for(annotation: Any, where: str = "parameter") -> _Converter:
     raise RouteError(f"{where}: the annotation {annotation!r} is not a type or a callable taking a str")
 
 
+def _origin_and_args(annotation: Any, typing: Any) -> tuple[Any, tuple[Any, ...]]:
+    """typing.get_origin and get_args of `annotation`; without typing loaded, of the builtin forms
+    (`list[int]`, `int | None`), the only generic annotations that can exist then."""
+    if typing is not None:
+        return typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType):
+        return types.UnionType, annotation.__args__
+    if isinstance(annotation, types.GenericAlias):
+        return annotation.__origin__, annotation.__args__
+    return None, ()
+
+
 def _convert(plan: _Converter, text: str) -> Any:
     """Convert one value; raises one of _CONVERSION_ERRORS if the text does not fit."""
     convert = plan.convert
@@ -154,6 +168,72 @@ def _convert(plan: _Converter, text: str) -> Any:
 # -- call plans: which parameter gets what ------------------------------------------------
 
 _WILD, _REQUEST = 0, 1
+
+
+class _Empty:
+    """The default or annotation of a parameter that has none (inspect.Parameter.empty's part)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<empty>"
+
+
+_EMPTY = _Empty()
+
+# Parameter kinds, numbered as inspect.Parameter's are (they compare equal to inspect's).
+_POSITIONAL_ONLY, _POSITIONAL_OR_KEYWORD, _VAR_POSITIONAL, _KEYWORD_ONLY, _VAR_KEYWORD = range(5)
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
+
+
+class _Param:
+    """One parameter as routing reads it: what inspect.Parameter says, without importing inspect."""
+
+    __slots__ = ("name", "kind", "default", "annotation")
+
+    def __init__(self, name: str, kind: int, default: Any, annotation: Any) -> None:
+        self.name = name
+        self.kind = kind
+        self.default = default
+        self.annotation = annotation
+
+
+def _parameters(target: Callable[..., Any]) -> list[_Param]:
+    """The parameters of `target`, in inspect.signature's order (raises TypeError/ValueError like it).
+
+    A plain function's are read from its code object: most routes are plain functions, and
+    importing inspect costs several milliseconds of start-up.  Anything else (a class, a
+    method, a partial, a wrapper with __wrapped__ or __signature__) goes to inspect.
+    """
+    if type(target) is not types.FunctionType or hasattr(target, "__wrapped__") \
+            or hasattr(target, "__signature__"):
+        import inspect
+        return [_Param(p.name, int(p.kind), _EMPTY if p.default is p.empty else p.default,
+                       _EMPTY if p.annotation is p.empty else p.annotation)
+                for p in inspect.signature(target).parameters.values()]
+    code = target.__code__
+    names = code.co_varnames
+    positional, keyword_only = code.co_argcount, code.co_kwonlyargcount
+    annotations = target.__annotations__
+    defaults = target.__defaults__ or ()
+    keyword_defaults = target.__kwdefaults__ or {}
+    first_default = positional - len(defaults)
+    params = []
+    for i, name in enumerate(names[:positional]):
+        kind = _POSITIONAL_ONLY if i < code.co_posonlyargcount else _POSITIONAL_OR_KEYWORD
+        default = defaults[i - first_default] if i >= first_default else _EMPTY
+        params.append(_Param(name, kind, default, annotations.get(name, _EMPTY)))
+    after = positional + keyword_only       # co_varnames: positional, keyword-only, *args, **kwargs
+    if code.co_flags & _CO_VARARGS:
+        name = names[after]
+        params.append(_Param(name, _VAR_POSITIONAL, _EMPTY, annotations.get(name, _EMPTY)))
+        after += 1
+    for name in names[positional:positional + keyword_only]:
+        params.append(_Param(name, _KEYWORD_ONLY, keyword_defaults.get(name, _EMPTY), annotations.get(name, _EMPTY)))
+    if code.co_flags & _CO_VARKEYWORDS:
+        name = names[after]
+        params.append(_Param(name, _VAR_KEYWORD, _EMPTY, annotations.get(name, _EMPTY)))
+    return params
 
 
 class _QueryParam:
@@ -174,7 +254,7 @@ class _QueryParam:
             kwargs[self.name] = [] if self.plan.is_list else None
 
 
-def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
+def _is_request_param(param: _Param, annotation: Any) -> bool:
     if param.name == "request":
         return True
     if isinstance(annotation, str):     # unresolved, e.g. a name imported only for type checkers
@@ -184,8 +264,9 @@ def _is_request_param(param: inspect.Parameter, annotation: Any) -> bool:
 
 def _annotation_namespace(target: Any) -> dict[str, Any]:
     function = getattr(target, "__init__") if isinstance(target, type) else target
-    import inspect
-    function = inspect.unwrap(function)
+    if hasattr(function, "__wrapped__"):
+        import inspect
+        function = inspect.unwrap(function)
     namespace = getattr(function, "__globals__", None)
     if namespace is None:
         import sys
@@ -217,12 +298,10 @@ class _CallPlan:
         try:
             # Not eval_str=True: an unresolvable annotation routing never uses (the return type,
             # the request's) must not stop a route from being published.
-            import inspect
-            signature = inspect.signature(target)
+            params = _parameters(target)
         except (TypeError, ValueError) as exc:
             raise RouteError(f"{where}: cannot read the signature: {exc}") from None
         namespace = _annotation_namespace(target)
-        params = list(signature.parameters.values())
         #: What the leading positional arguments are: _WILD (next wildcard) or _REQUEST.
         self.leading: list[int] = []
         self.wild_plans: list[_Converter] = []
@@ -236,17 +315,17 @@ class _CallPlan:
             annotation = _resolve_annotation(param.annotation, namespace)
             pwhere = f"{where}, parameter {param.name!r}"
             kind = param.kind
-            if kind is param.VAR_POSITIONAL:
+            if kind == _VAR_POSITIONAL:
                 if left:
                     self.var_plan = converter_for(annotation, pwhere)
                     left = 0
                 positional_done = True
                 continue
-            if kind is param.VAR_KEYWORD:
+            if kind == _VAR_KEYWORD:
                 self.var_keyword = take_query
                 continue
             if _is_request_param(param, annotation):
-                if kind is param.KEYWORD_ONLY or (positional_done and kind is param.POSITIONAL_OR_KEYWORD):
+                if kind == _KEYWORD_ONLY or (positional_done and kind == _POSITIONAL_OR_KEYWORD):
                     self.request_kw = param.name
                 elif positional_done:
                     raise RouteError(f"{pwhere}: a positional-only request parameter must come before "
@@ -254,7 +333,7 @@ class _CallPlan:
                 else:
                     self.leading.append(_REQUEST)
                 continue
-            if kind is not param.KEYWORD_ONLY and left and not positional_done:
+            if kind != _KEYWORD_ONLY and left and not positional_done:
                 plan = converter_for(annotation, pwhere)
                 if plan.is_list:
                     raise RouteError(f"{pwhere}: a wildcard is one segment, it cannot be a list")
@@ -263,8 +342,8 @@ class _CallPlan:
                 left -= 1
                 continue
             positional_done = True
-            required = param.default is param.empty
-            if kind is param.POSITIONAL_ONLY:
+            required = param.default is _EMPTY
+            if kind == _POSITIONAL_ONLY:
                 raise RouteError(f"{pwhere}: no wildcard is left for this positional-only parameter "
                                  f"(the path has {wildcards})")
             if not take_query:
@@ -277,7 +356,7 @@ class _CallPlan:
             raise RouteError(f"{where}: the path has {wildcards} wildcard(s) but only "
                              f"{wildcards - left} parameter(s) to receive them")
         # Fields that **kwargs must not receive: every named parameter (a wildcard's too).
-        self.names = frozenset(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        self.names = frozenset(p.name for p in params if p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD))
         # Most routes take only text wildcards: call them without building keyword arguments.
         self.simple = (not self.query and not self.var_keyword and self.request_kw is None
                        and self.var_plan is None and _REQUEST not in self.leading

@@ -68,7 +68,8 @@ def test_every_public_name_imports_without_the_lazy_modules() -> None:
     ("from kali.forms import INT, read_csv\nassert read_csv('a\\n1\\n', {'a': INT}).rows", "csv"),
     ("from kali import Response\nassert Response.json({'a': 1}).content == '{\"a\":1}'", "json"),
     ("from kali.lenses import DECIMAL\nassert str(DECIMAL.to_native('1.50')) == '1.50'", "decimal"),
-    ("from kali import Router\napp = Router()\n@app.function('/n/*')\ndef n(x: int): return str(x)", "inspect"),
+    ("from kali import Router\napp = Router()\n@app.servlet('/n/*')\nclass N:\n    def __init__(self, request, n: int): pass\n    def do_GET(self): return 'x'",
+     "inspect"),
     ("from kali.log import get_logger\nget_logger().debug('x')", "logging"),
     ("from kali.server import Server\nServer(lambda request: 'x', port=0).close()", "logging"),
     ("from kali.server import Server\nServer(lambda request: 'x', port=0).close()", "heapq"),
@@ -87,6 +88,15 @@ def test_features_that_do_not_need_a_lazy_module_do_not_load_it(code: str) -> No
     # A database without schema or migrations, a template folder before its first page, a typed route.
     loaded = modules_loaded_by(code)
     assert "kali.migrations" not in loaded and "kali.template_compiler" not in loaded and "csv" not in loaded
+
+
+@pytest.mark.parametrize("annotations", ["x: int, q: str = ''", "x: int | None, q: list[int] = []",
+                                         "request, x, *rest: int, q: float = 1.0, **more"])
+def test_a_function_route_reads_its_parameters_without_inspect_or_typing(annotations: str) -> None:
+    # Most routes are plain functions: their parameters come from the code object, not inspect.
+    loaded = modules_loaded_by(f"from kali import Router\napp = Router()\n@app.function('/n/*')\n"
+                               f"def n({annotations}): return 'x'")
+    assert "inspect" not in loaded and "typing" not in loaded
 
 
 def test_a_pattern_compiled_later_matches_as_re_compile_does() -> None:

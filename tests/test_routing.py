@@ -801,3 +801,22 @@ def test_a_normalising_redirect_never_leaves_the_site() -> None:
         location = response.headers["location"]
         assert response.status == 308
         assert location.startswith("/") and not location.startswith(("//", "/\\")), (target, location)
+
+
+def test_a_plain_functions_parameters_read_from_its_code_are_what_inspect_says() -> None:
+    import inspect
+
+    from kali.routing import _EMPTY, _parameters
+
+    def a(request, x: int, y="d", /, z: "str" = "e", *rest: int, k, m: float = 1.5, **more: str): ...
+    def b(): ...
+    def c(*, only=None): ...
+    def d(x, /, *args): ...
+    def e(x, y=1, *, z, **kw): ...
+    def f(request: Request, a: int | None = None, b: list[int] = []): ...  # noqa: B006
+    for function in (a, b, c, d, e, f, lambda request, n=3: n):
+        expected = [(p.name, int(p.kind), _EMPTY if p.default is p.empty else p.default,
+                     _EMPTY if p.annotation is p.empty else p.annotation)
+                    for p in inspect.signature(function).parameters.values()]
+        got = [(p.name, p.kind, p.default, p.annotation) for p in _parameters(function)]
+        assert got == expected, function
