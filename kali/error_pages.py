@@ -16,7 +16,8 @@ cross-site POST), a request the server cannot read (a body over its limit) --
 is answered by kali's default pages (`set_error_page` brands those), since
 the app's layout may show the app's data and those requests may not see it.
 The 500 page stays kali's too: the debug page on this machine, a plain page
-for everyone else.
+for everyone else -- except for JSON clients and under the `api` prefixes,
+where a 500 is JSON like the other errors (the traceback is in the log).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .errors import HTTPError
 from .iolist import to_chunks
 from .log import get_logger
 from .request import Request
-from .response import ErrorResponse, Handler, Response, json_error, wants_json
+from .response import ErrorResponse, Handler, Response, internal_error, json_error, wants_json
 
 TYPE_CHECKING = False     # typing.TYPE_CHECKING without importing typing at run time (start-up)
 if TYPE_CHECKING:
@@ -69,6 +70,11 @@ class ErrorPages:
             result = self.handler(request)
         except HTTPError as exc:
             result = Response.generic(exc.status, exc.message, headers=exc.headers, detail=exc.detail)
+        except Exception:
+            if not self.is_api(request, mount):
+                raise           # the 500 page, made (and logged) by the server's run_handler
+            # An API's client reads JSON, whatever it accepts: the 500 as JSON, logged here.
+            result = internal_error(request, debug=False)
         if type(result) is not ErrorResponse:
             return result
         return self.dress(request, result, mount)

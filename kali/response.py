@@ -608,7 +608,8 @@ def run_handler(handler: Handler, request: Request, *, debug: bool = True) -> Re
         result = handler(request)
         response = result if type(result) is Response else to_response(result)
     except Exception:
-        response = error_response(request, debug=debug)
+        # A client that reads JSON cannot show the debug page: it gets the JSON 500 (the log has the traceback).
+        response = error_response(request, debug=debug and not wants_json(request))
     if type(response) is ErrorResponse and wants_json(request):
         return json_error(response)
     return response

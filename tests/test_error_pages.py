@@ -294,3 +294,29 @@ def test_error_pages_is_a_plain_wrapper() -> None:
     wrapped = error_pages(app, layout, api=("/api/",))
     assert isinstance(wrapped, ErrorPages) and wrapped.__wrapped__ is app and wrapped.api == ("/api/",)
     assert re.fullmatch(r"<error_pages <kali.routing.Router object at 0x[0-9a-f]+> page=layout>", repr(wrapped))
+
+
+def test_a_500_under_an_api_prefix_or_for_a_json_client_is_json_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    app = Router()
+
+    @app.function("/api/broken")
+    def api_broken() -> str:
+        raise RuntimeError("api bug")
+
+    @app.function("/broken")
+    def broken() -> str:
+        raise RuntimeError("page bug")
+
+    client = Client(error_pages(app, layout, api=["/api/"]))
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        r = client.get("/api/broken")
+    assert r.status == 500 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["status"] == 500 and "RuntimeError" not in r.text
+    assert "api bug" in caplog.text and "GET /api/broken" in caplog.text
+    # Outside the prefix: JSON for a client that asks for it, the debug page for a browser here.
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        asked = client.get("/broken", headers={"Accept": "application/json"})
+    assert asked.status == 500 and asked.json()["error"]["reason"] == "Internal Server Error"
+    assert "page bug" in caplog.text
+    assert "RuntimeError" in client.get("/broken").text
