@@ -56,15 +56,17 @@ def environment(data: Path) -> dict[str, str]:
     return env
 
 
-def started(command: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], int]:
+def started(command: list[str], env: dict[str, str], cwd: Path, *,
+            new_session: bool = False) -> tuple[subprocess.Popen[str], int]:
     """A kali process and the port from its `kali: serving URL` line."""
     proc = subprocess.Popen(command, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+                            text=True, start_new_session=new_session)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("kali: serving "):
             url = line.split()[2]
             return proc, int(url.rstrip("/").rsplit(":", 1)[1])
+    stop(proc)
     raise SystemExit(f"{command} ended without serving")
 
 
@@ -103,18 +105,9 @@ def save_to_answer(script: Path, port: int, round_number: int) -> float:
 
 def restart_by_hand(folder: Path, data: Path) -> float:
     """Seconds from starting `python intro.py` to its first answer."""
-    env = environment(data)
     begun = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(folder / "intro.py")], env=env, cwd=str(folder),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc, port = started([sys.executable, str(folder / "intro.py")], environment(data), folder)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("kali: serving "):
-                port = int(line.split()[2].rstrip("/").rsplit(":", 1)[1])
-                break
-        else:
-            raise SystemExit("intro.py ended without serving")
         while "Hello" not in body(port):
             time.sleep(0.005)
         return time.perf_counter() - begun
@@ -124,14 +117,8 @@ def restart_by_hand(folder: Path, data: Path) -> float:
 
 def ctrl_c(command: list[str], folder: Path, data: Path) -> float:
     """Seconds from a Ctrl-C to the process group of `command` (started idle) to the end of all of it."""
-    proc = subprocess.Popen(command, env=environment(data), cwd=str(folder), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc, port = started(command, environment(data), folder, new_session=True)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("kali: serving "):
-                port = int(line.split()[2].rstrip("/").rsplit(":", 1)[1])
-                break
         while "Hello" not in body(port):
             time.sleep(0.01)            # the app process serves (under --reload: it is up)
         members = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True,

@@ -43,15 +43,27 @@ def debug_page(request: Any, error: BaseException) -> list[str]:
     else:
         out += ["<pre class=\"exception\">", _exception_text(error), "</pre>\n"]
     if app_frames:
-        innermost = app_frames[-1]
-        out += ["<p class=\"where\">In your code: <a href=\"#", innermost.anchor, "\">",
-                _e(innermost.place()), "</a></p>\n"]
+        out += _where(app_frames[-1])
     else:
         out.append("<p class=\"where\">No frame of the traceback is in your code: the error was raised "
                    "inside kali or Python's library (the innermost frames are unfolded below).</p>\n")
-    out.append("</section>\n<section class=\"traceback\">\n<h2>Traceback <small>(most recent call last)</small></h2>\n")
-    out += _frame_list(frames, open_last=not app_frames)
     out.append("</section>\n")
+    return out + _traceback_sections(error, frames, app_frames)
+
+
+def _where(innermost: _Frame) -> list[str]:
+    """The line under the exception that links to the innermost frame in the app's code."""
+    return ["<p class=\"where\">In your code: <a href=\"#", innermost.anchor, "\">", _e(innermost.place()),
+            "</a></p>\n"]
+
+
+def _traceback_sections(error: BaseException, frames: list[_Frame], app_frames: list[_Frame]) -> list[str]:
+    """The end of both pages: the traceback (app frames open), the chained exceptions, the plain text."""
+    out: list[str] = []
+    if frames:
+        out.append("<section class=\"traceback\">\n<h2>Traceback <small>(most recent call last)</small></h2>\n")
+        out += _frame_list(frames, open_last=not app_frames)
+        out.append("</section>\n")
     out += _chain(error)
     plain = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     out += ["<details class=\"plain\"><summary>The traceback as plain text</summary><pre>", _e(plain),
@@ -86,19 +98,9 @@ def startup_error_page(error: BaseException, script: str) -> list[str]:
                     ":</p>\n"]
             out += _Frame(_syntax_error_summary(error, place), "where").render()
     elif app_frames:
-        innermost = app_frames[-1]
-        out += ["<p class=\"where\">In your code: <a href=\"#", innermost.anchor, "\">",
-                _e(innermost.place()), "</a></p>\n"]
+        out += _where(app_frames[-1])
     out.append("</section>\n")
-    if frames:
-        out.append("<section class=\"traceback\">\n<h2>Traceback <small>(most recent call last)</small></h2>\n")
-        out += _frame_list(frames, open_last=not app_frames)
-        out.append("</section>\n")
-    out += _chain(error)
-    plain = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    out += ["<details class=\"plain\"><summary>The traceback as plain text</summary><pre>", _e(plain),
-            "</pre></details>\n</body></html>\n"]
-    return out
+    return out + _traceback_sections(error, frames, app_frames)
 
 
 def startup_error_place(error: BaseException) -> Optional[tuple[str, int, str]]:

@@ -27,7 +27,7 @@ from .log import get_logger
 from .request import Request
 from .response import Response
 
-__all__ = ["AppHome", "StandIn", "default_settings", "base_url"]
+__all__ = ["AppHome", "StandIn", "default_settings"]
 
 logger = get_logger()
 
@@ -48,18 +48,6 @@ def default_settings(app: str) -> dict[str, Any]:
             "data_folder": str(data_folder(app, create=False))}
 
 
-def base_url(sock: socket.socket, scheme: str) -> str:
-    """The URL a local browser opens for a listening socket (as `Server.url` says it)."""
-    host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}/"
-
-
 class AppHome:
     """The listening socket, the instance record and the window of a reloading app (see the module docstring)."""
 
@@ -69,7 +57,8 @@ class AppHome:
         self.record = record
         self.app: str = settings["app"]
         self.folder = Path(settings["data_folder"])
-        self.url = base_url(listener, "https" if settings.get("tls") else "http")
+        from .server import local_url
+        self.url = local_url(listener.getsockname(), "https" if settings.get("tls") else "http")
         #: A private app's launch token, the same for every app process.
         self.token: str | None = None
         #: The ping's secret, published in the record.

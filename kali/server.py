@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from typing import Any
     from .launch import serve_http as serve_http
 
-__all__ = ["Server", "listening_socket", "serve_http"]
+__all__ = ["Server", "listening_socket", "local_url", "serve_http"]
 
 logger = get_logger()
 
@@ -92,6 +92,18 @@ def listening_socket(address: str, port: int) -> socket.socket:
         raise OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror}") from None
     return sock
 
+
+
+def local_url(address: tuple[Any, ...], scheme: str) -> str:
+    """The base URL a browser on this machine opens for a socket bound to `address` (a wildcard means loopback)."""
+    host, port = address[0], address[1]
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}/"
 
 class Server:
     """A bound listening socket plus the loop that serves `handler` on it.
@@ -166,14 +178,7 @@ class Server:
     @property
     def url(self) -> str:
         """The base URL a local browser should open."""
-        host = self.address[0]
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{self.scheme}://{host}:{self.port}/"
+        return local_url(self.address, self.scheme)
 
     @property
     def accepting(self) -> bool:

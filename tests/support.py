@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -18,6 +20,42 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kali.server import Server  # noqa: E402
+
+
+def fake_browser(tmp_path: Path, name: str = "fake-browser") -> tuple[Path, Path]:
+    """A $BROWSER command that records each URL it is asked to open: (the command, its record)."""
+    record = tmp_path / f"{name}-opened.txt"
+    script = tmp_path / name
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{record}"\n')
+    script.chmod(0o755)
+    return script, record
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def query_the_file_alone(db: Path, tmp_path: Path, sql: str) -> list[Any]:
+    """The rows `sql` finds in a copy of the .sqlite3 file alone (no -wal or -shm beside it), checked whole.
+
+    What a user who copies "the database file" as a backup gets: only rows that were
+    checkpointed into it.
+    """
+    lone = tmp_path / "alone" / "copy.sqlite3"
+    lone.parent.mkdir(exist_ok=True)
+    shutil.copyfile(db, lone)
+    copy = sqlite3.connect(lone)
+    try:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return copy.execute(sql).fetchall()
+    finally:
+        copy.close()
+        shutil.rmtree(lone.parent)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import pytest
 
 from kali.window import (AppWindow, STARTUP_SECONDS, app_window_arguments, browser_candidates, can_show_window,
                          find_chromium)
-from support import LIFECYCLE_APP, ROOT, LiveApp, get
+from support import LIFECYCLE_APP, ROOT, LiveApp, fake_browser, get, process_alive as alive
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX shell scripts stand in for the browsers")
 
@@ -38,17 +38,9 @@ def fake_chromium(tmp_path: Path, behaviour: str = "stay") -> tuple[Path, Path]:
     return folder, record
 
 
-def fake_tab_browser(tmp_path: Path) -> tuple[Path, Path]:
-    record = tmp_path / "tab.txt"
-    script = tmp_path / "tab-browser"
-    script.write_text(f'#!/bin/sh\necho "$1" >> "{record}"\n')
-    script.chmod(0o755)
-    return script, record
-
-
 def window_env(tmp_path: Path, behaviour: str = "stay", **extra: str | None) -> tuple[dict[str, str | None], Path, Path]:
     folder, chrome = fake_chromium(tmp_path, behaviour)
-    tab_browser, tab = fake_tab_browser(tmp_path)
+    tab_browser, tab = fake_browser(tmp_path, "tab-browser")
     env: dict[str, str | None] = {
         "KALI_PORT": "0", "KALI_NO_BROWSER": None, "DISPLAY": ":99", "WAYLAND_DISPLAY": None,
         "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}", "BROWSER": str(tab_browser)}
@@ -63,14 +55,6 @@ def wait_for(path: Path, timeout: float = 10.0) -> str:
             return path.read_text()
         time.sleep(0.05)
     return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_the_app_window_is_a_chromium_in_app_mode_with_a_profile_in_the_data_folder(tmp_path: Path) -> None:

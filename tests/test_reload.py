@@ -23,7 +23,7 @@ from kali.reload_home import AppHome, StandIn
 from kali.request import Request
 from kali.server import listening_socket
 
-from support import ROOT, LiveApp, exchange, get, parse_response
+from support import ROOT, LiveApp, exchange, fake_browser, get, parse_response, process_alive as alive
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and process groups as on POSIX")
 
@@ -134,17 +134,15 @@ def count(app: LiveApp, fragment: str) -> int:
     return sum(fragment in line for line in app.out)
 
 
+def assert_stopped(app: LiveApp, reason: str, timeout: float = 5) -> None:
+    """The whole run ended with status 0, its last console line saying why."""
+    assert app.wait(timeout) == 0
+    assert app.out[-1] == f"kali: stopped ({reason})"
+
+
 def wait_for_count(app: LiveApp, fragment: str, n: int, timeout: float = 15.0) -> None:
     wait_until(f"{n} lines with {fragment!r}; stdout:\n{app.output}\nstderr:\n{app.errors}",
                lambda: count(app, fragment) >= n, timeout)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 class Probe(threading.Thread):
@@ -467,8 +465,7 @@ def test_ctrl_c_stops_both_processes(tmp_path: Path) -> None:
         port = app.port()
         child = serving_pid(port)
         os.killpg(app.proc.pid, signal.SIGINT)
-        assert app.wait(5) == 0
-        assert app.out[-1] == "kali: stopped (Ctrl-C was pressed)"
+        assert_stopped(app, "Ctrl-C was pressed")
         wait_until("the app process ends", lambda: not alive(child), 5)
         assert "Traceback" not in app.errors
 
@@ -479,8 +476,7 @@ def test_sigterm_to_the_supervisor_alone_stops_the_app_too(tmp_path: Path) -> No
         port = app.port()
         child = serving_pid(port)
         app.proc.send_signal(signal.SIGTERM)
-        assert app.wait(5) == 0
-        assert app.out[-1] == "kali: stopped (SIGTERM was received)"
+        assert_stopped(app, "SIGTERM was received")
         wait_until("the app process ends", lambda: not alive(child), 5)
 
 
@@ -494,8 +490,7 @@ def test_a_second_signal_stops_a_stuck_response_at_once(tmp_path: Path) -> None:
         app.proc.send_signal(signal.SIGTERM)
         app.wait_for("press Ctrl-C to stop at once")
         app.proc.send_signal(signal.SIGTERM)
-        assert app.wait(5) == 0
-        assert app.out[-1] == "kali: stopped (SIGTERM was received)"
+        assert_stopped(app, "SIGTERM was received")
 
 
 def test_the_apps_own_way_out_ends_the_supervisor(tmp_path: Path) -> None:
@@ -504,14 +499,12 @@ def test_the_apps_own_way_out_ends_the_supervisor(tmp_path: Path) -> None:
         port = app.port()
         child = serving_pid(port)
         assert text(port, "/quit") == (200, "bye")
-        assert app.wait(5) == 0
-        assert app.out[-1] == "kali: stopped (a response asked the app to stop (shut_down))"
+        assert_stopped(app, "a response asked the app to stop (shut_down)")
         assert not alive(child)
     with reloading(script, tmp_path) as app:
         port = app.port()
         os.kill(serving_pid(port), signal.SIGTERM)          # the app's own signal handling
-        assert app.wait(5) == 0
-        assert app.out[-1] == "kali: stopped (SIGTERM was received)"
+        assert_stopped(app, "SIGTERM was received")
 
 
 def test_quitting_when_the_last_page_closes_still_counts_across_a_swap(tmp_path: Path) -> None:
@@ -527,8 +520,7 @@ def test_quitting_when_the_last_page_closes_still_counts_across_a_swap(tmp_path:
         # page at all: without the old one's count it would wait for one forever.
         save(script, APP.replace('VERSION = "one"', 'VERSION = "two"'))
         app.wait_for("reloaded in")
-        assert app.wait(15) == 0
-        assert app.out[-1] == "kali: stopped (the last window was closed)"
+        assert_stopped(app, "the last window was closed", 15)
 
 
 def test_a_second_launch_finds_the_reloading_app(tmp_path: Path) -> None:
@@ -550,10 +542,7 @@ def test_a_second_launch_finds_the_reloading_app(tmp_path: Path) -> None:
 # -- a reload never opens another window ------------------------------------------------------------------
 
 def test_the_browser_is_opened_once_however_many_swaps(tmp_path: Path) -> None:
-    opened = tmp_path / "opened.txt"
-    browser = tmp_path / "browser"
-    browser.write_text(f'#!/bin/sh\necho "$1" >> "{opened}"\n')
-    browser.chmod(0o755)
+    browser, opened = fake_browser(tmp_path)
     script = make_app(tmp_path)
     env: dict[str, str | None] = {"KALI_NO_BROWSER": None, "KALI_WINDOW": "tab", "BROWSER": str(browser)}
     with reloading(script, tmp_path, env) as app:
@@ -589,8 +578,7 @@ def test_closing_the_app_window_kali_started_ends_the_run(tmp_path: Path) -> Non
         assert len(pids) == 1
         time.sleep(5.5)         # a browser that exits within 5 s of its start handed the URL on: no close
         os.kill(int(pids[0]), signal.SIGTERM)
-        assert app.wait(10) == 0
-        assert app.out[-1] == "kali: stopped (the app window was closed)"
+        assert_stopped(app, "the app window was closed", 10)
         assert starts.read_text().split() == pids
 
 

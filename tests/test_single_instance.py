@@ -16,18 +16,9 @@ from kali import Response
 from kali.exchange import compose_handler
 from kali.instance import InstanceRecord, PingChannel, ping, proof
 from kali.testing import Client
-from support import LIFECYCLE_APP, ROOT, LiveApp, get, running_server
+from support import LIFECYCLE_APP, ROOT, LiveApp, fake_browser, get, running_server
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX processes and signals")
-
-
-def fake_browser(tmp_path: Path) -> tuple[Path, Path]:
-    """A $BROWSER command that records the URL it was asked to open: (the command, its record)."""
-    record = tmp_path / "opened.txt"
-    script = tmp_path / "fake-browser"
-    script.write_text(f'#!/bin/sh\necho "$1" >> "{record}"\n')
-    script.chmod(0o755)
-    return script, record
 
 
 def wait_for_file(path: Path, timeout: float = 10.0) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kali.sqlite import close_all_databases, open_database
-from support import ROOT, stop_process
+from support import ROOT, query_the_file_alone, stop_process
 from test_sqlite_durability import http, start_writer, write
 
 SCHEMA = "CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
@@ -21,16 +20,7 @@ SCHEMA = "CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
 
 def rows_in_the_file_alone(db: Path, tmp_path: Path) -> set[str]:
     """The tokens a copy of the .sqlite3 file alone holds (no -wal, no -shm beside it)."""
-    lone = tmp_path / "alone" / "copy.sqlite3"
-    lone.parent.mkdir(exist_ok=True)
-    shutil.copyfile(db, lone)
-    copy = sqlite3.connect(lone)
-    try:
-        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return {row[0] for row in copy.execute("SELECT token FROM parent")}
-    finally:
-        copy.close()
-        shutil.rmtree(lone.parent)
+    return {row[0] for row in query_the_file_alone(db, tmp_path, "SELECT token FROM parent")}
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")

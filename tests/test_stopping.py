@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -13,23 +12,14 @@ from pathlib import Path
 import pytest
 
 from kali.instance import InstanceRecord
-from support import LIFECYCLE_APP, LiveApp, get, raw_request, read_until_closed
+from support import LIFECYCLE_APP, LiveApp, get, query_the_file_alone, raw_request, read_until_closed
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 
 def rows_in_the_file_alone(db: Path, tmp_path: Path) -> list[str]:
     """The notes a copy of the .sqlite3 file alone holds (no -wal beside it)."""
-    lone = tmp_path / "alone" / "copy.sqlite3"
-    lone.parent.mkdir(exist_ok=True)
-    shutil.copyfile(db, lone)
-    copy = sqlite3.connect(lone)
-    try:
-        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return [row[0] for row in copy.execute("SELECT text FROM note ORDER BY id")]
-    finally:
-        copy.close()
-        shutil.rmtree(lone.parent)
+    return [row[0] for row in query_the_file_alone(db, tmp_path, "SELECT text FROM note ORDER BY id")]
 
 
 def write(port: int, text: str) -> None:
