@@ -24,8 +24,8 @@ wait is too long depends on what it waited for (`Deadline`):
 
 On the hot path (loopback, a small request) a connection is read, answered
 and closed right after accept() by `answer_at_once`, in a straight
-line: it never waits, so it never touches the selector, the deadline queue or
-the state machine.
+line: it never waits, so it never touches the selector or the deadline queue,
+and its one move is from READ straight to CLOSED.
 """
 
 from __future__ import annotations
@@ -381,8 +381,11 @@ class Connection:
             return
         self.close()
 
-    def close(self) -> None:
-        """Close the socket, the response's file or stream and the request's temporary files; log the request."""
+    def close(self, sent: int | None = None) -> None:
+        """Close the socket, the response's file or stream and the request's temporary files; log the request.
+
+        `sent`: the bytes of the reply sent, when no Outgoing counted them (the straight line).
+        """
         if self.state is CLOSED:
             return
         self.move(CLOSED)
@@ -404,8 +407,9 @@ class Connection:
         response = self.response
         if request is not None:
             request.close()
-            server._access_log.note(request.method, request.target, self.code,
-                                    outgoing.sent if outgoing is not None else 0, self.started)
+            if sent is None:
+                sent = outgoing.sent if outgoing is not None else 0
+            server._access_log.note(request.method, request.target, self.code, sent, self.started)
         if self.queued is not None:
             # Stale deadline entries still point here: keep them from pinning the request.
             self.request = self.response = self.reader = self.outgoing = None
@@ -446,8 +450,8 @@ def answer_whole(conn: Connection, data: bytes) -> None:
     """Answer `data`, the first bytes read, in a straight line if they are the common request.
 
     The straight line: `data` is a whole request without a body, the handler's reply is an
-    iolist that fits one send, and the socket takes it whole.  It answers and closes without
-    the state machine's moves, a deadline, the selector, a Reply or an Outgoing -- this runs
+    iolist that fits one send, and the socket takes it whole.  It answers and closes (`close`,
+    READ to CLOSED) without a deadline, the selector, a Reply or an Outgoing -- this runs
     once per request, and every step it skips is time the client waits.  At the first thing
     that is not so (a partial head or a body, HEAD, a file or a stream, a reply too large for
     one send, a send the socket does not take whole, an error), the connection goes on along
@@ -484,29 +488,13 @@ def answer_whole(conn: Connection, data: bytes) -> None:
         sent = sock.send(out, server.io_flags)
     except OSError:
         sent = 0                # `send` below tries again: it waits, or meets the error and closes
+    conn.code = code
+    conn.response = response
     if sent < len(out):
         conn.outgoing = Outgoing.rest_of(out, sent, request)
-        conn.code = code
-        conn.response = response
-        conn.state = WRITE
+        conn.move(WRITE)
         conn.deadline = None
         server._conns.add(conn)
         conn.send()
         return
-    # All sent: what `close` does, minus what this path never set up.
-    conn.state = CLOSED
-    if conn.mask:
-        # It waited for its first byte: registered, and one of the server's connections.
-        server._conns.discard(conn)
-        server._poller.unregister(sock, closing=True)
-        conn.mask = 0
-    try:
-        sock.close()
-    except OSError:
-        pass
-    request.close()
-    server._access_log.note(request.method, request.target, code, sent, conn.started)
-    if conn.queued is not None:
-        conn.request = None     # a stale deadline entry still points here: keep it from pinning the request
-    if response.shut_down:
-        server.stop()
+    conn.close(sent)
