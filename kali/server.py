@@ -49,6 +49,8 @@ __all__ = ["Server", "listening_socket", "local_url", "serve_http"]
 
 logger = get_logger()
 
+_ACCEPT_BURST = 16          # connections accepted in a row under load, before the open ones get a turn
+_PROBE_EVERY = 8            # single accepts between two tries for a burst
 _ACCEPT_PAUSE = 0.1         # seconds without accepting after running out of file descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _WAKE = object()
@@ -163,6 +165,9 @@ class Server:
         self._dates = DateLines()
         self._access_log = AccessLog()
         self._accept_resume: float | None = None
+        #: Whether connections are accepted in bursts (see _accept), and single accepts since the last try.
+        self._bursting = False
+        self._single_accepts = 0
         #: The earliest time.monotonic() at which something is due (see _on_time).
         self._wake_at = _NEVER
         self._stopping = False
@@ -305,14 +310,33 @@ class Server:
     # -- accepting ------------------------------------------------------------------
 
     def _accept(self) -> None:
-        # One connection per readiness event: the selector reports the listener again at once
-        # if more are waiting, and one request at a time (ab -c1, a browser) is spared the
-        # accept() that would fail with BlockingIOError after each connection.
+        # One request at a time (ab -c1, a browser) brings one connection per readiness event:
+        # accept it and go back to the poller, sparing the accept() that would only fail with
+        # BlockingIOError. Under load (several clients connecting at once) the listener is
+        # ready again the moment the loop returns, and a turn of the loop per connection costs
+        # an epoll_wait: then connections are accepted in bursts of up to _ACCEPT_BURST before
+        # those already open get their turn. Which applies is learnt: a burst that finds the
+        # queue empty ends burst mode, and every _PROBE_EVERY-th single accept tries for more.
+        if not self._accept_one():
+            return
+        if not self._bursting:
+            self._single_accepts += 1
+            if self._single_accepts < _PROBE_EVERY:
+                return
+            self._single_accepts = 0
+        for _ in range(_ACCEPT_BURST - 1):
+            if self._stopping or not self._accept_one():
+                self._bursting = False
+                return
+        self._bursting = True
+
+    def _accept_one(self) -> bool:
+        """Accept and serve one waiting connection; False if none was waiting (or accepting failed)."""
         try:
             # socket.accept() minus its enum conversions: this runs once per request.
             fd, client = self._listener._accept()  # type: ignore[attr-defined]
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError as exc:
             if exc.errno in _OUT_OF_RESOURCES:
                 # Out of file descriptors or memory: the listener stays readable, so asking
@@ -322,12 +346,12 @@ class Server:
                 self._pause_accepting()
             else:
                 logger.info("accept failed: %s", exc)     # e.g. the client gave up meanwhile
-            return
+            return False
         if self.ssl_context is not None:
             tls = socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
             tls.setblocking(False)
             self._accept_tls(tls, client)
-            return
+            return True
         if _LAZY_NONBLOCK:
             sock = _Socket(self._family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, fd)
         else:
@@ -340,6 +364,7 @@ class Server:
             answer_at_once(conn)
         except Exception:
             self._abandon(conn)
+        return True
 
     def _accept_tls(self, sock: socket.socket, client: Any) -> None:
         try:

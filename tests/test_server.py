@@ -662,3 +662,57 @@ def test_serve_http_can_skip_the_browser(monkeypatch: pytest.MonkeyPatch, start:
     assert line.startswith("kali: serving http://127.0.0.1:")
     threading.Event().wait(0.2)         # the browser is opened from a thread: give it a chance
     assert opened == []
+
+
+def _queued_requests(server: Any, count: int) -> list[socket.socket]:
+    """`count` clients connected to `server` (not yet accepted), each with its whole request sent."""
+    clients = []
+    for _ in range(count):
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        client.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        clients.append(client)
+    time.sleep(0.2)         # the requests reach the server's side of each socket
+    return clients
+
+
+def _answered(client: socket.socket) -> bool:
+    client.setblocking(False)
+    try:
+        return client.recv(100).startswith(b"HTTP/1.0 200")
+    except BlockingIOError:
+        return False
+    finally:
+        client.close()
+
+
+def test_accept_takes_one_connection_per_event_until_a_probe_finds_more() -> None:
+    from kali.server import Server, _PROBE_EVERY
+    server = Server(lambda request: "hi", port=0)
+    try:
+        clients = _queued_requests(server, 3)
+        server._accept()
+        assert [_answered(c) for c in clients[:1]] == [True]
+        assert not server._bursting
+        server._single_accepts = _PROBE_EVERY - 1      # the next single accept tries for more
+        server._accept()
+        assert [_answered(c) for c in clients[1:]] == [True, True]
+        assert not server._bursting                     # the burst found the queue empty
+    finally:
+        server.close()
+
+
+def test_accept_in_burst_mode_serves_at_most_a_burst_then_yields() -> None:
+    from kali.server import Server, _ACCEPT_BURST
+    server = Server(lambda request: "hi", port=0)
+    try:
+        server._bursting = True
+        clients = _queued_requests(server, _ACCEPT_BURST + 2)
+        server._accept()
+        answered = [_answered(c) for c in clients[:_ACCEPT_BURST]]
+        assert answered == [True] * _ACCEPT_BURST
+        assert server._bursting                         # more were waiting: stay in burst mode
+        server._accept()
+        assert [_answered(c) for c in clients[_ACCEPT_BURST:]] == [True, True]
+        assert not server._bursting
+    finally:
+        server.close()
