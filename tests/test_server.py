@@ -675,44 +675,67 @@ def _queued_requests(server: Any, count: int) -> list[socket.socket]:
     return clients
 
 
-def _answered(client: socket.socket) -> bool:
-    client.setblocking(False)
-    try:
-        return client.recv(100).startswith(b"HTTP/1.0 200")
-    except BlockingIOError:
-        return False
-    finally:
-        client.close()
+def _answered(clients: list[socket.socket]) -> list[bool]:
+    """Whether each client has its 200 waiting (peeked: the reply stays for a later look)."""
+    found = []
+    for client in clients:
+        client.setblocking(False)
+        try:
+            found.append(client.recv(100, socket.MSG_PEEK).startswith(b"HTTP/1.0 200"))
+        except BlockingIOError:
+            found.append(False)
+    return found
 
 
 def test_accept_takes_one_connection_per_event_until_a_probe_finds_more() -> None:
     from kali.server import Server, _PROBE_EVERY
     server = Server(lambda request: "hi", port=0)
+    clients = _queued_requests(server, 3)
     try:
-        clients = _queued_requests(server, 3)
         server._accept()
-        assert [_answered(c) for c in clients[:1]] == [True]
+        assert _answered(clients) == [True, False, False]
         assert not server._bursting
         server._single_accepts = _PROBE_EVERY - 1      # the next single accept tries for more
         server._accept()
-        assert [_answered(c) for c in clients[1:]] == [True, True]
+        assert _answered(clients) == [True, True, True]
         assert not server._bursting                     # the burst found the queue empty
     finally:
         server.close()
+        for client in clients:
+            client.close()
 
 
 def test_accept_in_burst_mode_serves_at_most_a_burst_then_yields() -> None:
     from kali.server import Server, _ACCEPT_BURST
     server = Server(lambda request: "hi", port=0)
+    clients = _queued_requests(server, _ACCEPT_BURST + 2)
     try:
         server._bursting = True
-        clients = _queued_requests(server, _ACCEPT_BURST + 2)
         server._accept()
-        answered = [_answered(c) for c in clients[:_ACCEPT_BURST]]
-        assert answered == [True] * _ACCEPT_BURST
+        assert _answered(clients) == [True] * _ACCEPT_BURST + [False, False]
         assert server._bursting                         # more were waiting: stay in burst mode
         server._accept()
-        assert [_answered(c) for c in clients[_ACCEPT_BURST:]] == [True, True]
+        assert _answered(clients) == [True] * (_ACCEPT_BURST + 2)
         assert not server._bursting
     finally:
         server.close()
+        for client in clients:
+            client.close()
+
+
+def test_a_burst_of_accepts_ends_when_a_handler_stops_the_server() -> None:
+    from kali.server import Server
+
+    def stopping(request: Any) -> str:
+        server.stop()
+        return "bye"
+    server = Server(stopping, port=0)
+    clients = _queued_requests(server, 3)
+    try:
+        server._bursting = True
+        server._accept()
+        assert _answered(clients) == [True, False, False]
+    finally:
+        server.close()
+        for client in clients:
+            client.close()
