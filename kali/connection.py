@@ -250,7 +250,7 @@ class Connection:
             reader = self.reader
             if reader is None:
                 # Usually the whole request is in the first packet: then no parser is needed.
-                answer_whole(self, data)
+                answer_whole(server, sock, self.client, data, self)
                 return
             try:
                 complete = reader.feed(data)
@@ -423,78 +423,104 @@ class Connection:
 # machine, and this is the one straight line that skips it.
 
 
-def answer_at_once(conn: Connection) -> None:
+def answer_at_once(server: Server, sock: socket.SocketType, client: Any) -> None:
     """Serve a connection just accepted: in one straight line if its request is the common one.
 
     On loopback the whole request (a head without a body) has usually arrived by the time
     the connection is accepted, and the handler's page is small.  Then nothing waits: one
-    recv, the handler, one send and one close answer it inside this call (`answer_whole`).
-    If nothing has arrived yet, the connection waits for its first byte as usual.
+    recv, the handler, one send and one close answer it inside this call (`answer_whole`),
+    without even a Connection.  If nothing has arrived yet, a Connection waits for its first
+    byte as usual.
     """
-    server = conn.server
     try:
-        data = conn.sock.recv(_RECV_SIZE, server.io_flags)
+        data = sock.recv(_RECV_SIZE, server.io_flags)
     except server._would_block:
+        conn = Connection(server, sock, client)
         server._conns.add(conn)
         conn._wait_for_request()
         return
     except OSError:
         data = b""
     if not data:
-        conn.close()
+        sock.close()        # gone before a request: nothing to answer, nothing to log
         return
-    answer_whole(conn, data)
+    answer_whole(server, sock, client, data)
 
 
-def answer_whole(conn: Connection, data: bytes) -> None:
+def answer_whole(server: Server, sock: socket.SocketType, client: Any, data: bytes,
+                 conn: Connection | None = None) -> None:
     """Answer `data`, the first bytes read, in a straight line if they are the common request.
 
     The straight line: `data` is a whole request without a body, the handler's reply is an
-    iolist that fits one send, and the socket takes it whole.  It answers and closes (`close`,
-    READ to CLOSED) without a deadline, the selector, a Reply or an Outgoing -- this runs
-    once per request, and every step it skips is time the client waits.  At the first thing
-    that is not so (a partial head or a body, HEAD, a file or a stream, a reply too large for
-    one send, a send the socket does not take whole, an error), the connection goes on along
-    the general path from where it is, with the same result.
+    iolist that fits one send, and the socket takes it whole.  It answers, closes and notes
+    the access line without a Connection (`conn` is None for a connection just accepted), a
+    deadline, the selector, a Reply or an Outgoing -- this runs once per request, and every
+    step it skips is time the client waits.  At the first thing that is not so (a partial
+    head or a body, HEAD, a file or a stream, a reply too large for one send, a send the
+    socket does not take whole, an error), a Connection (`conn`, or one made then) goes on
+    along the general path from where the request is, with the same result.
     """
-    server = conn.server
-    conn.started = time.perf_counter()
-    request = read_whole_request(data, conn.client, server.address, server.scheme)
+    started = time.perf_counter()
+    if conn is not None:
+        conn.started = started
+    request = read_whole_request(data, client, server.address, server.scheme)
     if request is None:
-        server._conns.add(conn)
+        conn = _general(server, sock, client, conn, None, started)
         conn.read_request(data)
         return
-    conn.request = request
     # run_handler shows a traceback only to a client on this machine.
     response = run_handler(server.handler, request, debug=server.debug)
     if request.method == "HEAD" or isinstance(response.content, (FileBody, Stream)):
-        server._conns.add(conn)
-        conn._respond(response, request)
+        _general(server, sock, client, conn, request, started)._respond(response, request)
         return
     try:
         wire = wire_form(response)
     except Exception:
-        server._conns.add(conn)
+        conn = _general(server, sock, client, conn, request, started)
         conn._send_reply(replacement_reply(request, debug=server.debug), response, request)
         return
     code = response.code
     out = reply_in_one_buffer(code, server._dates, *wire)
     if out is None:
-        server._conns.add(conn)
-        conn._send_reply(Reply(response, False, wire), response, request)
+        _general(server, sock, client, conn, request, started)._send_reply(Reply(response, False, wire),
+                                                                           response, request)
         return
-    sock = conn.sock
     try:
         sent = sock.send(out, server.io_flags)
     except OSError:
         sent = 0                # `send` below tries again: it waits, or meets the error and closes
-    conn.code = code
-    conn.response = response
     if sent < len(out):
+        conn = _general(server, sock, client, conn, request, started)
+        conn.code = code
+        conn.response = response
         conn.outgoing = Outgoing.rest_of(out, sent, request)
         conn.move(WRITE)
         conn.deadline = None
-        server._conns.add(conn)
         conn.send()
         return
-    conn.close(sent)
+    if conn is not None:
+        conn.request = request
+        conn.code = code
+        conn.response = response
+        conn.close(sent)
+        return
+    # What Connection.close does for a connection that never waited: the request has no body,
+    # so no temporary file to delete either.
+    try:
+        sock.close()
+    except OSError:
+        pass
+    server._access_log.note(request.method, request.target, code, sent, started)
+    if response.shut_down:
+        server.stop()
+
+
+def _general(server: Server, sock: socket.SocketType, client: Any, conn: Connection | None,
+             request: Request | None, started: float) -> Connection:
+    """The Connection that takes a request off the straight line (`conn` if there is one already)."""
+    if conn is None:
+        conn = Connection(server, sock, client)
+        conn.started = started
+        server._conns.add(conn)
+    conn.request = request
+    return conn

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 
 from .errors import HTTPError
-from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head
+from .http import END, NEED_DATA, ProtocolError, RequestHead, RequestParser, redact_target, whole_head_parts
 from .log import get_logger
 from .request import Request
 from .response import FileBody, Handler, Response, Stream, field_pairs, internal_error, wire_form
@@ -227,10 +227,10 @@ class RequestReader:
 def read_whole_request(data: bytes, client: tuple[str, int], server: tuple[str, int], scheme: str) -> Request | None:
     """The request, if `data` is exactly one well-formed request without a body; else None (read it with
     a RequestReader: the parser answers every other case, from the same checks, in the same way)."""
-    head = whole_head(data)
-    if head is None:
+    parts = whole_head_parts(data)
+    if parts is None:
         return None
-    return Request.from_head(head, b"", client, server, scheme)
+    return Request._from_parts(*parts, b"", client, server, scheme)
 
 
 # -- the response ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
     "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "OWS",
-    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head",
+    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head", "whole_head_parts",
 ]
 
 
@@ -640,6 +640,13 @@ def whole_head(data: bytes) -> RequestHead | None:
     only spares a connection whose whole request came in one piece the parser's state.
     Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
     """
+    parts = whole_head_parts(data)
+    return None if parts is None else RequestHead(*parts[:4], authority=parts[4])
+
+
+def whole_head_parts(data: bytes) -> tuple[str, str, str, Headers, str | None] | None:
+    """`whole_head` as (method, target, version, headers, authority), without the RequestHead the
+    server's straight line has no use for (it builds the Request from these at once)."""
     # An empty line before the end (a body, a second request) fails the check of the field
     # lines, and empty lines before the request (the parser skips them) the request line's.
     if not data.endswith(b"\r\n\r\n") or not RequestParser._fast_path:
@@ -662,9 +669,7 @@ def whole_head(data: bytes) -> RequestHead | None:
         authority = text[at:text.find("\r\n", at)].strip(OWS)
         if not _valid_authority(authority):
             return None
-    end = len(text) - 2
-    return RequestHead(method, target, version, Headers._from_lines(text[eol + 2:end - 2], None, False),
-                       authority=authority)
+    return method, target, version, Headers._from_lines(text[eol + 2:-4], None, False), authority
 
 
 def _first_values(items: list[tuple[str, str]], content_length: str | None, chunked: bool) -> dict[str, str]:

@@ -208,18 +208,25 @@ class Request:
     @classmethod
     def from_head(cls, head: RequestHead, body: bytes | IO[bytes], client: tuple[str, int],
                   server: tuple[str, int], scheme: str = "http") -> "Request":
-        """A request built from a parsed head (the server's fast path)."""
+        """A request built from a parsed head (the server's general path)."""
+        return cls._from_parts(head.method, head.target, head.version, head.headers, head.authority,
+                               body, client, server, scheme)
+
+    @classmethod
+    def _from_parts(cls, method: str, target: str, version: str, headers: Headers, authority: str | None,
+                    body: bytes | IO[bytes], client: tuple[str, int], server: tuple[str, int],
+                    scheme: str) -> "Request":
+        # Once per request: the attributes go in as one dict, without __init__'s conversions.
         self = cls.__new__(cls)
-        target = head.target
-        fields = self.__dict__
-        fields.update(method=head.method, target=target, version=head.version, headers=head.headers,
-                      authority=head.authority, _body=body, client=client, scheme=scheme, server=server)
         # Every handler stack looks at the path (kali.reserved, a Router): found here in C calls
         # rather than through two lazy attributes.
         raw_path = target.partition("?")[0]
-        fields["raw_path"] = raw_path
+        fields = {"method": method, "target": target, "version": version, "headers": headers,
+                  "authority": authority, "_body": body, "client": client, "scheme": scheme,
+                  "server": server, "raw_path": raw_path}
         if "%" not in raw_path:
             fields["path"] = raw_path
+        self.__dict__ = fields
         return self
 
     # -- the target ------------------------------------------------------------

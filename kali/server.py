@@ -357,13 +357,12 @@ class Server:
         else:
             sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-        conn = Connection(self, sock, client)
         # On loopback the request has usually arrived already: try it before touching the
-        # selector. The connection joins self._conns only if it cannot be answered at once.
+        # selector, or making a Connection (one joins self._conns only if it must wait).
         try:
-            answer_at_once(conn)
+            answer_at_once(self, sock, client)
         except Exception:
-            self._abandon(conn)
+            self._abandon_accepted(sock, client)
         return True
 
     def _accept_tls(self, sock: socket.socket, client: Any) -> None:
@@ -390,6 +389,18 @@ class Server:
         self._accept_resume = None
         if not self._stopping:
             self._poller.register(self._listener, _EV_READ, _LISTENER)
+
+    def _abandon_accepted(self, sock: socket.socket, client: Any) -> None:
+        """`_abandon` for a connection met by an error on the straight line, with or without a Connection."""
+        for conn in self._conns:
+            if conn.sock is sock:
+                self._abandon(conn)       # it had left the straight line: close it as one
+                return
+        logger.exception("internal error while serving %s; its connection was closed", client[0])
+        try:
+            sock.close()
+        except OSError:
+            pass
 
     def _abandon(self, conn: Connection) -> None:
         """Log an unexpected error met while serving one connection and drop it: the loop goes on."""

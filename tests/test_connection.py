@@ -91,13 +91,29 @@ def test_a_request_in_pieces_is_read_written_and_closed(moves: list[tuple[str, s
         assert settle(moves, 2) == [("READ", "WRITE"), ("WRITE", "CLOSED")]
 
 
-def test_a_whole_request_is_answered_at_once_straight_from_reading_to_closed(moves: list[tuple[str, str]]) -> None:
+def test_a_whole_request_is_answered_at_once_without_a_connection_object(
+        moves: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Connection] = []
+    real_init = Connection.__init__
+
+    def counting_init(self: Connection, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        real_init(self, *args, **kwargs)
+    monkeypatch.setattr(Connection, "__init__", counting_init)
     with running_server(app) as server:
         assert parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2] == b"ok"
-        # The reply was read to the close: the connection went straight from reading to closed.
+        # The reply was read to the close: read, answered and closed in one straight line,
+        # with no Connection (no state, no moves) to make or tear down.
         time.sleep(0.05)
-        assert moves == [("READ", "CLOSED")]
+        assert made == [] and moves == []
         assert not server._conns
+        # A request in two pieces cannot be: it gets its Connection.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n")
+            time.sleep(0.1)
+            sock.sendall(b"\r\n")
+            assert parse_response(read_until_closed(sock).data)[2] == b"ok"
+        assert len(made) == 1
 
 
 def test_a_paused_stream_waits_then_writes_again(moves: list[tuple[str, str]]) -> None:
@@ -159,3 +175,9 @@ def test_a_connection_answered_after_waiting_leaves_no_deadline_behind(caplog: A
             time.sleep(0.01)
         assert server._heap == []
         assert server._wake_at > time.monotonic() + 60, "nothing left to wake up for"
+    # Answered on the straight line after the wait, it is logged like any other request.
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "kali_access", False)]
+    assert len(lines) == 1
+    method, target, status, sent, ms = lines[0].split()
+    assert (method, target, status) == ("GET", "/", "200") and int(sent) > 2
+    assert float(ms.removesuffix("ms")) < 1000, "timed from the request's first byte"

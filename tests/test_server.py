@@ -602,6 +602,26 @@ def test_an_unexpected_error_while_sending_costs_one_connection_not_the_server(c
     assert any("its connection was closed" in r.getMessage() for r in caplog.records)
 
 
+def test_an_unexpected_error_on_the_straight_line_costs_one_connection_not_the_server(
+        caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A whole GET is answered without a Connection object; a bug met there closes its socket.
+    import kali.connection
+    real = kali.connection.reply_in_one_buffer
+
+    def failing(code: int, *args: Any) -> Any:
+        if code == 200:
+            raise RuntimeError("a bug in the straight line")
+        return real(code, *args)
+    monkeypatch.setattr(kali.connection, "reply_in_one_buffer", failing)
+    with caplog.at_level(logging.ERROR, logger="kali"):
+        with running_server(lambda request: "ok" if request.path == "/" else None, timeout=0.5) as server:
+            assert raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n", timeout=5) == b""
+            assert get(server.port, "/other")[0] == 204, "the loop went on"
+            assert not server._conns
+    assert [r.getMessage() for r in caplog.records] == [
+        "internal error while serving 127.0.0.1; its connection was closed"]
+
+
 # -- serve_http and the browser ----------------------------------------------------------------
 
 def run_serve_http(monkeypatch: pytest.MonkeyPatch, start: Any, no_browser: bool) -> tuple[list[str], str]:
