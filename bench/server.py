@@ -26,6 +26,8 @@ Servers (--servers; `raw` is always measured):
   kali        the full stack: serve_http defaults (security wrapper, access log to a file)
               around a Router with @app.function('/hello')
   kali-bare   serve_http(secure=False, access_log=False) around a plain function
+  floor       a hand-written epoll loop with kali's hot-path features and nothing else (Host check,
+              route table, protective headers, batched access log): the least Python they need
   http.server the standard library's HTTPServer + BaseHTTPRequestHandler (logging off)
   kali-0.0.8, bottle, flask   their own dev servers (run under bench/.venv)
   kali@REV    added by --baseline-rev REV: the `kali` app with kali from a `git worktree` at REV
@@ -95,6 +97,118 @@ SERVERS: dict[str, str] = {
         def hello(request):
             return "Hello, world!"
         serve_http(hello, port=0, start=None, secure=False, access_log=False)
+    """,
+    # The least Python a loop with kali's hot-path features needs, written by hand for this
+    # benchmark alone: non-blocking (epoll, accept in bursts under load, a first-packet timeout),
+    # the head checked by one regex, the Host allow-list, a route table, protective headers, a
+    # Date line, the access log written in batches. What it leaves out is what kali does beyond
+    # that (a Request object, wrappers, responses the handler may shape, errors, bodies, a head in
+    # several packets -- refused here, there is no general path).
+    "floor": """
+        import re, select, socket, sys, time
+        sys.stderr = open({log!r}, "w")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0)); s.listen(128); s.setblocking(False)
+        port = s.getsockname()[1]
+        print("PORT", port, flush=True)
+        HEAD = re.compile("([!#$%&'*+.^_`|~0-9A-Za-z-]{{1,20}}) (/[\\x21-\\x7e]*) (HTTP/1[.][01])\\r\\n"
+                          "(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*\\r\\n")
+        HOSTS = {{f"{{h}}:{{port}}" for h in ("127.0.0.1", "localhost", "[::1]")}}
+        def hello():
+            return "Hello, world!"
+        ROUTES = {{"/hello": hello}}
+        PROTECT = (b"X-Content-Type-Options: nosniff\\r\\nX-Frame-Options: DENY\\r\\n"
+                   b"Referrer-Policy: same-origin\\r\\nCache-Control: no-store\\r\\n")
+        REFUSED = b"HTTP/1.0 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n"
+        dates = [0, b""]
+        log = []
+        log_due = [0.0]
+        waiting = {{}}
+        ep = select.epoll()
+        ep.register(s.fileno(), select.EPOLLIN)
+        DONTWAIT = socket.MSG_DONTWAIT
+        def answer(c, data, started):
+            if not data:
+                c.close()
+                return
+            m = HEAD.fullmatch(data.decode("latin-1"))
+            reply = REFUSED
+            method = target = "-"
+            code = 400
+            if m is not None:
+                method, target, version = m.groups()
+                fields = m.group(0)[m.end(3):].lower()
+                at = fields.find("\\r\\nhost:")
+                host = fields[at + 7:fields.find("\\r\\n", at + 7)].strip(" \\t") if at >= 0 else None
+                if "\\r\\ncontent-length:" in fields or "\\r\\ntransfer-encoding:" in fields:
+                    pass
+                elif host is not None and host not in HOSTS:
+                    code, reply = 421, REFUSED.replace(b"400 Bad Request", b"421 Misdirected Request")
+                else:
+                    route = ROUTES.get(target.partition("?")[0])
+                    if route is None:
+                        code, reply = 404, REFUSED.replace(b"400 Bad Request", b"404 Not Found")
+                    else:
+                        body = route().encode("utf-8")
+                        now = int(time.time())
+                        if now != dates[0]:
+                            dates[0] = now
+                            dates[1] = ("Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+                                        + "\\r\\nServer: floor\\r\\n").encode()
+                        code = 200
+                        reply = b"".join((b"HTTP/1.0 200 OK\\r\\n", dates[1],
+                                          b"Content-Type: text/html; charset=utf-8\\r\\n", PROTECT,
+                                          b"Content-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(body), body))
+            try:
+                sent = c.send(reply, DONTWAIT)
+            except OSError:
+                sent = 0
+            c.close()
+            if not log:
+                log_due[0] = time.monotonic() + 0.05
+            log.append((method, target, code, sent, (time.perf_counter() - started) * 1000.0))
+        def flush():
+            clock = time.strftime("%H:%M:%S ")
+            sys.stderr.write("".join([clock + "%s %s %d %d %.1fms\\n" % line for line in log]))
+            sys.stderr.flush()
+            log.clear()
+        while True:
+            timeout = -1
+            if log:
+                timeout = max(0.0, log_due[0] - time.monotonic())
+            if waiting:
+                timeout = 0.05 if timeout < 0 else min(timeout, 0.05)
+            for fd, ev in ep.poll(timeout):
+                if fd == s.fileno():
+                    for _ in range(16):
+                        try:
+                            c, _ = s.accept()
+                        except BlockingIOError:
+                            break
+                        try:
+                            data = c.recv(65536, DONTWAIT)
+                        except BlockingIOError:
+                            waiting[c.fileno()] = (c, time.monotonic() + 1.0)
+                            ep.register(c.fileno(), select.EPOLLIN)
+                            continue
+                        answer(c, data, time.perf_counter())
+                else:
+                    c, _ = waiting.pop(fd)
+                    ep.unregister(fd)
+                    try:
+                        data = c.recv(65536, DONTWAIT)
+                    except OSError:
+                        data = b""
+                    answer(c, data, time.perf_counter())
+            now = time.monotonic()
+            for fd, (c, by) in list(waiting.items()):
+                if by <= now:
+                    del waiting[fd]
+                    ep.unregister(fd)
+                    c.close()
+            if log and log_due[0] <= now:
+                flush()
     """,
     "http.server": """
         from http.server import HTTPServer, BaseHTTPRequestHandler
