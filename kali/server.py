@@ -63,6 +63,8 @@ _Socket = socket.SocketType
 # every recv/send passes MSG_DONTWAIT (`Server.io_flags`), so the descriptor itself may stay
 # blocking. It is switched for real only before os.sendfile(), which takes no flags.
 _LAZY_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK") and hasattr(socket, "MSG_DONTWAIT")
+# The type a connection's socket is made with (an int: computed once, not per accept).
+_CONN_TYPE = int(socket.SOCK_STREAM | socket.SOCK_NONBLOCK) if _LAZY_NONBLOCK else int(socket.SOCK_STREAM)
 _LISTENER = object()
 
 
@@ -352,10 +354,8 @@ class Server:
             tls.setblocking(False)
             self._accept_tls(tls, client)
             return True
-        if _LAZY_NONBLOCK:
-            sock = _Socket(self._family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, fd)
-        else:
-            sock = _Socket(self._family, socket.SOCK_STREAM, 0, fd)
+        sock = _Socket(self._family, _CONN_TYPE, 0, fd)
+        if not _LAZY_NONBLOCK:
             sock.setblocking(False)
         # On loopback the request has usually arrived already: try it before touching the
         # selector, or making a Connection (one joins self._conns only if it must wait).
