@@ -562,6 +562,8 @@ def main() -> None:
             candidate_label = describe(args.candidate_rev)
         plan: list[tuple[str, str, Path]] = [(n, n, candidate_repo) for n in names]
         comparisons = [(n, "raw") for n in names if n != "raw"]
+        if "kali" in names and "floor" in names:
+            comparisons.append(("kali", "floor"))   # what kali costs beyond the least its features need
         baseline = None
         if args.baseline_rev:
             baseline = f"kali@{args.baseline_rev}"

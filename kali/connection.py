@@ -23,9 +23,10 @@ wait is too long depends on what it waited for (`Deadline`):
     LINGER      the client's leftover input, drained after a refusal (2 s) -> closed
 
 On the hot path (loopback, a small request) a connection is read, answered
-and closed right after accept() by `answer_at_once`, in a straight
-line: it never waits, so it never touches the selector or the deadline queue,
-and its one move is from READ straight to CLOSED.
+and closed right after accept() by `answer_at_once`, in a straight line: it
+never waits, so it never touches the selector or the deadline queue, and it
+needs no Connection at all.  One is made only when a request leaves that line
+(it must wait, has a body, or its reply does), and goes on from where it is.
 """
 
 from __future__ import annotations
@@ -384,7 +385,8 @@ class Connection:
     def close(self, sent: int | None = None) -> None:
         """Close the socket, the response's file or stream and the request's temporary files; log the request.
 
-        `sent`: the bytes of the reply sent, when no Outgoing counted them (the straight line).
+        `sent`: the bytes of the reply sent, when no Outgoing counted them (a request that
+        waited for its first byte, then was answered on the straight line).
         """
         if self.state is CLOSED:
             return
