@@ -390,7 +390,7 @@ class Server:
         if not self._stopping:
             self._poller.register(self._listener, _EV_READ, _LISTENER)
 
-    def _abandon_accepted(self, sock: socket.socket, client: Any) -> None:
+    def _abandon_accepted(self, sock: socket.SocketType, client: Any) -> None:
         """`_abandon` for a connection met by an error on the straight line, with or without a Connection."""
         for conn in self._conns:
             if conn.sock is sock:
