@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProtocolError", "Headers", "RequestHead", "RequestParser",
     "NEED_DATA", "END", "Event", "STATUS_PHRASES", "status_line", "OWS",
-    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head", "whole_head_parts",
+    "TOKEN_PARAMETER", "split_absolute_target", "redact_target", "whole_head_parts",
 ]
 
 
@@ -632,21 +632,16 @@ def _common_head(raw: bytes, max_request_line: int, max_header_bytes: int,
     return method, target, version, text, eol, fields
 
 
-def whole_head(data: bytes) -> RequestHead | None:
-    """The head of `data` if it is exactly one request without a body, in the common form the parser
-    reads on its fast path, with a valid Host or none (HTTP/1.0); else None.
+def whole_head_parts(data: bytes) -> tuple[str, str, str, Headers, str | None] | None:
+    """The head of `data` as (method, target, version, headers, authority) if it is exactly one
+    request without a body, in the common form the parser reads on its fast path, with a valid
+    Host or none (HTTP/1.0); else None.
 
     What it returns is what a `RequestParser` fed `data` gives, from the same checks: it
-    only spares a connection whose whole request came in one piece the parser's state.
+    only spares a connection whose whole request came in one piece the parser's state (and
+    the server's straight line a RequestHead: it builds the Request from these at once).
     Anything else (a body, a second Host, a malformed one...) is for the parser to answer.
     """
-    parts = whole_head_parts(data)
-    return None if parts is None else RequestHead(*parts[:4], authority=parts[4])
-
-
-def whole_head_parts(data: bytes) -> tuple[str, str, str, Headers, str | None] | None:
-    """`whole_head` as (method, target, version, headers, authority), without the RequestHead the
-    server's straight line has no use for (it builds the Request from these at once)."""
     # An empty line before the end (a body, a second request) fails the check of the field
     # lines, and empty lines before the request (the parser skips them) the request line's.
     if not data.endswith(b"\r\n\r\n") or not RequestParser._fast_path:
