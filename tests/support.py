@@ -62,7 +62,17 @@ def query_the_file_alone(db: Path, tmp_path: Path, sql: str) -> list[Any]:
 def running_server(handler: Any, **options: Any) -> Iterator[Server]:
     """A kali Server on a free loopback port, run by a background thread for the test's duration."""
     options.setdefault("port", 0)
-    server = Server(handler, **options)
+    with serving(Server(handler, **options)) as server:
+        yield server
+
+
+@contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """`server` run by a background thread for the test's duration.
+
+    A Server listens from the moment it is made: a client may connect and send before this
+    starts its loop, and its request is then whole when the loop first accepts it.
+    """
     thread = threading.Thread(target=server.run, name="kali-test-server", daemon=True)
     thread.start()
     try:

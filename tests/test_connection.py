@@ -14,7 +14,8 @@ import kali.connection
 from kali import Response
 from kali.connection import MOVES, Connection, ConnState, IllegalMove
 from kali.response import Pause
-from support import parse_response, raw_request, read_until_closed, running_server
+from kali.server import Server
+from support import parse_response, raw_request, read_until_closed, running_server, serving
 
 STATES = list(ConnState)
 
@@ -75,6 +76,14 @@ def settle(moves: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
     return list(moves)
 
 
+def wait_for_a_connection(server: Server) -> None:
+    """Return once the server holds a Connection (it has accepted a client that must wait), within 5 s."""
+    deadline = time.monotonic() + 5
+    while not server._conns and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server._conns, "the server made no Connection within 5 s"
+
+
 def app(request: Any) -> Any:
     if request.path == "/pause":
         return Response.stream(iter(["a", Pause(0.05), "b"]))
@@ -85,7 +94,7 @@ def test_a_request_in_pieces_is_read_written_and_closed(moves: list[tuple[str, s
     with running_server(app) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")
-            time.sleep(0.1)         # the server has read the first piece: a partial head
+            wait_for_a_connection(server)       # the server holds the first piece: a partial head
             sock.sendall(b"\r\n")
             assert parse_response(read_until_closed(sock).data)[2] == b"ok"
         assert settle(moves, 2) == [("READ", "WRITE"), ("WRITE", "CLOSED")]
@@ -100,17 +109,20 @@ def test_a_whole_request_is_answered_at_once_without_a_connection_object(
         made.append(self)
         real_init(self, *args, **kwargs)
     monkeypatch.setattr(Connection, "__init__", counting_init)
-    with running_server(app) as server:
-        assert parse_response(raw_request(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2] == b"ok"
+    server = Server(app, port=0)
+    # Sent before the loop runs, the request is whole when it is accepted, however busy the machine.
+    early = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    early.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    with early, serving(server):
+        assert parse_response(read_until_closed(early).data)[2] == b"ok"
         # The reply was read to the close: read, answered and closed in one straight line,
         # with no Connection (no state, no moves) to make or tear down.
-        time.sleep(0.05)
         assert made == [] and moves == []
         assert not server._conns
         # A request in two pieces cannot be: it gets its Connection.
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")
-            time.sleep(0.1)
+            wait_for_a_connection(server)
             sock.sendall(b"\r\n")
             assert parse_response(read_until_closed(sock).data)[2] == b"ok"
         assert len(made) == 1
@@ -166,7 +178,9 @@ def test_a_connection_answered_after_waiting_leaves_no_deadline_behind(caplog: A
     # line), instead of staying queued until it falls due and waking the loop up for nothing.
     with caplog.at_level(logging.INFO, logger="kali"), running_server(app, timeout=30) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-            time.sleep(0.1)         # accepted, and waiting for its first byte
+            deadline = time.monotonic() + 5
+            while not server._heap and time.monotonic() < deadline:
+                time.sleep(0.01)    # until it is accepted, and waits for its first byte
             assert server._heap, "the connection waits with a deadline"
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert parse_response(read_until_closed(sock).data)[2] == b"ok"
